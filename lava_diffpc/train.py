@@ -1,0 +1,269 @@
+"""Training and evaluation harness shared by DiffPC and the backprop baseline.
+
+Both models expose ``parameters``, ``gradients(x, y, generator, stats)`` and
+``predict(x, stats)``; the harness applies SGD or AdamW to whatever gradients they return
+(DiffPC: the local rule's; backprop: autograd's), with optional gradient-norm clipping
+and a cosine learning-rate schedule.
+
+Reproducibility: the epoch's sample order and every batch's dropout masks come from
+generators seeded by ``(seed, epoch[, batch])``, so a run resumed from a checkpoint
+continues exactly where it stopped. Checkpoints are written atomically (temporary file,
+then ``os.replace``) every ``checkpoint_every`` batches and at each epoch's end.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from lava_diffpc.metrics import CommStats
+from lava_diffpc.presets import parse_arch
+from lava_diffpc.reference.backprop import BackpropNetwork
+from lava_diffpc.reference.network import DiffPCConfig, DiffPCNetwork
+from lava_diffpc.rules.schedule import Schedule
+
+MODEL_KINDS = ("diffpc", "bp")
+OPTIMIZERS = ("sgd", "adamw")
+LR_SCHEDULES = ("constant", "cosine")
+
+
+def network_config(opts: dict[str, Any]) -> DiffPCConfig:
+    """The :class:`DiffPCConfig` described by an option dict (preset + overrides)."""
+    schedule = Schedule(m=int(opts["m"]), n=int(opts["n"]), c1=int(opts["c1"]),
+                        c2=int(opts["c2"]), kind=opts["schedule"], a=float(opts["a"]),
+                        gamma2=float(opts["gamma"]), gamma_mode=opts["gamma_mode"])
+    return DiffPCConfig(sizes=parse_arch(opts["arch"]), schedule=schedule,
+                        input_gate=bool(opts["input_gate"]), presyn=opts["presyn"],
+                        target_scale=float(opts["target_scale"]),
+                        dropout=float(opts["dropout"]))
+
+
+def build_model(kind: str, opts: dict[str, Any], *, params=None, device: str = "cpu",
+                dtype: torch.dtype = torch.float32):
+    """A DiffPC reference network or its backprop twin, same architecture and init."""
+    config = network_config(opts)
+    seed = int(opts.get("seed", 0))
+    if kind == "diffpc":
+        return DiffPCNetwork(config, params, seed=seed, dtype=dtype, device=device)
+    if kind == "bp":
+        return BackpropNetwork(config, params, seed=seed, dtype=dtype, device=device,
+                               loss=opts.get("bp_loss", "mse"))
+    raise ValueError(f"model kind must be one of {MODEL_KINDS}, got {kind!r}")
+
+
+@dataclass
+class TrainConfig:
+    """Optimiser and loop settings."""
+
+    epochs: int = 10
+    batch_size: int = 256
+    optimizer: str = "adamw"
+    lr: float = 5e-4
+    weight_decay: float = 1e-4
+    clip: float = 0.0  # max gradient norm; 0 disables clipping
+    lr_schedule: str = "cosine"
+    seed: int = 0
+    checkpoint_every: int = 50  # batches
+    eval_batch_size: int = 1000
+
+    def __post_init__(self) -> None:
+        if self.optimizer not in OPTIMIZERS:
+            raise ValueError(f"optimizer must be one of {OPTIMIZERS}, got {self.optimizer!r}")
+        if self.lr_schedule not in LR_SCHEDULES:
+            raise ValueError(f"lr schedule must be one of {LR_SCHEDULES}, got {self.lr_schedule!r}")
+        if self.epochs < 1 or self.batch_size < 1:
+            raise ValueError("epochs and batch size must be >= 1")
+        if not self.lr > 0 or not math.isfinite(self.lr):
+            raise ValueError(f"learning rate must be a positive number, got {self.lr}")
+
+
+def make_optimizer(params: list[torch.Tensor], cfg: TrainConfig) -> torch.optim.Optimizer:
+    if cfg.optimizer == "sgd":
+        return torch.optim.SGD(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+    return torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+
+
+def comm_stats_for(model) -> CommStats | None:
+    """Empty spike counters for a DiffPC model; None for the backprop baseline."""
+    if not isinstance(model, DiffPCNetwork):
+        return None
+    sched = model.config.schedule
+    return CommStats(model.config.sizes, {"ff": sched.k1, "learn": sched.k2})
+
+
+def _seeded(*parts: int) -> torch.Generator:
+    """A torch generator seeded from a tuple of integers (independent streams)."""
+    lo, hi = np.random.SeedSequence(list(parts)).generate_state(2, np.uint32)
+    return torch.Generator().manual_seed(int(lo) | (int(hi) & 0x7FFFFFFF) << 32)
+
+
+def save_atomic(obj: Any, path: Path) -> None:
+    """``torch.save`` to a temporary file beside ``path``, then rename over it."""
+    tmp = path.with_name(path.name + ".tmp")
+    torch.save(obj, tmp)
+    os.replace(tmp, path)
+
+
+@torch.no_grad()
+def evaluate(model, x: torch.Tensor, y: torch.Tensor, *, batch_size: int = 1000,
+             stats: CommStats | None = None, progress: bool = False) -> float:
+    """Test accuracy (fraction) of ``model.predict`` over (x, y)."""
+    correct = 0
+    batches = range(0, len(x), batch_size)
+    for i in tqdm(batches, desc="eval", leave=False, disable=not progress):
+        pred = model.predict(x[i:i + batch_size], stats=stats).cpu()
+        correct += int((pred == y[i:i + batch_size]).sum())
+    return correct / max(len(x), 1)
+
+
+class Trainer:
+    """Trains one model on one data set, with checkpoints and exact resume.
+
+    Args:
+        model: a DiffPCNetwork or BackpropNetwork.
+        name: ``diffpc`` or ``bp`` (names the checkpoint file).
+        data: (x_train, y_train, x_test, y_test) tensors on the CPU.
+        cfg: optimiser and loop settings.
+        run_dir: folder for ``checkpoint-<name>.pt``; None disables checkpoints.
+        model_opts: the option dict that rebuilds the model (stored in the checkpoint).
+    """
+
+    def __init__(self, model, name: str, data, cfg: TrainConfig, run_dir: Path | None,
+                 model_opts: dict[str, Any]):
+        self.model, self.name, self.cfg = model, name, cfg
+        self.x_train, self.y_train, self.x_test, self.y_test = data
+        self.run_dir = run_dir
+        self.model_opts = model_opts
+        self.optimizer = make_optimizer(model.parameters, cfg)
+        self.batches_per_epoch = math.ceil(len(self.x_train) / cfg.batch_size)
+        self.total_batches = cfg.epochs * self.batches_per_epoch
+        self.epoch, self.batch = 0, 0  # position of the next batch
+        self.history: list[dict[str, Any]] = []
+        self._epoch_acc = {"correct": 0, "seen": 0, "seconds": 0.0}
+        self._epoch_stats = self._new_stats()
+        self.last_stats: dict[str, CommStats | None] = {}
+
+    @property
+    def checkpoint_path(self) -> Path | None:
+        return None if self.run_dir is None else self.run_dir / f"checkpoint-{self.name}.pt"
+
+    def _new_stats(self) -> CommStats | None:
+        return comm_stats_for(self.model)
+
+    def _lr_at(self, step: int) -> float:
+        if self.cfg.lr_schedule == "constant":
+            return self.cfg.lr
+        return 0.5 * self.cfg.lr * (1 + math.cos(math.pi * step / self.total_batches))
+
+    # ----------------------------------------------------------- checkpoints
+    def state_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name, "model_opts": self.model_opts, "train_cfg": asdict(self.cfg),
+            "params": [p.detach().cpu() for p in self.model.parameters],
+            "optimizer": self.optimizer.state_dict(), "epoch": self.epoch, "batch": self.batch,
+            "history": self.history, "epoch_acc": dict(self._epoch_acc),
+            "epoch_stats": self._epoch_stats,
+        }
+
+    def save(self) -> None:
+        if self.checkpoint_path is not None:
+            save_atomic(self.state_dict(), self.checkpoint_path)
+
+    def load(self, path: Path) -> None:
+        state = torch.load(path, map_location="cpu", weights_only=False)
+        if state["name"] != self.name:
+            raise ValueError(f"{path} holds a {state['name']} run, not {self.name}")
+        for p, saved in zip(self.model.parameters, state["params"]):
+            if p.shape != saved.shape:
+                raise ValueError(f"{path}: parameter shape {tuple(saved.shape)} does not match "
+                                 f"the model's {tuple(p.shape)}; trained with another --arch?")
+            p.copy_(saved.to(p))
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.epoch, self.batch = state["epoch"], state["batch"]
+        self.history = state["history"]
+        self._epoch_acc = state["epoch_acc"]
+        self._epoch_stats = state["epoch_stats"]
+
+    # ------------------------------------------------------------- training
+    @property
+    def finished(self) -> bool:
+        return self.epoch >= self.cfg.epochs
+
+    def train_epoch(self, progress: bool = True) -> dict[str, Any]:
+        """Train (the rest of) the current epoch, evaluate, checkpoint; return its record."""
+        cfg, n = self.cfg, len(self.x_train)
+        order = torch.randperm(n, generator=_seeded(cfg.seed, self.epoch))
+        bar = tqdm(total=self.batches_per_epoch, initial=self.batch, leave=False,
+                   desc=f"{self.name} epoch {self.epoch + 1}/{cfg.epochs}", disable=not progress)
+        while self.batch < self.batches_per_epoch:
+            idx = order[self.batch * cfg.batch_size:(self.batch + 1) * cfg.batch_size]
+            start = time.perf_counter()
+            self._train_batch(self.x_train[idx], self.y_train[idx])
+            self._epoch_acc["seconds"] += time.perf_counter() - start
+            self.batch += 1
+            bar.update(1)
+            bar.set_postfix(acc=f"{self._epoch_acc['correct'] / self._epoch_acc['seen']:.3f}",
+                            sps=f"{self._epoch_acc['seen'] / self._epoch_acc['seconds']:.0f}")
+            if self.batch % cfg.checkpoint_every == 0 and self.batch < self.batches_per_epoch:
+                self.save()
+        bar.close()
+        record = self._finish_epoch(progress)
+        self.save()
+        return record
+
+    def _train_batch(self, x: torch.Tensor, y: torch.Tensor) -> None:
+        step = self.epoch * self.batches_per_epoch + self.batch
+        for group in self.optimizer.param_groups:
+            group["lr"] = self._lr_at(step)
+        gen = _seeded(self.cfg.seed, self.epoch, self.batch, 1)
+        grads, pred = self.model.gradients(x, y, generator=gen, stats=self._epoch_stats)
+        params = self.model.parameters
+        for p, g in zip(params, grads):
+            p.grad = g
+        if self.cfg.clip > 0:
+            torch.nn.utils.clip_grad_norm_(params, self.cfg.clip)
+        self.optimizer.step()
+        for p in params:
+            p.grad = None
+        self._epoch_acc["correct"] += int((pred.cpu() == y).sum())
+        self._epoch_acc["seen"] += len(y)
+
+    def _finish_epoch(self, progress: bool) -> dict[str, Any]:
+        test_stats = self._new_stats()
+        start = time.perf_counter()
+        acc = evaluate(self.model, self.x_test, self.y_test, batch_size=self.cfg.eval_batch_size,
+                       stats=test_stats, progress=progress)
+        acc_data = self._epoch_acc
+        record = {
+            "model": self.name, "epoch": self.epoch + 1,
+            "train_acc": acc_data["correct"] / max(acc_data["seen"], 1), "test_acc": acc,
+            "train_seconds": acc_data["seconds"],
+            "train_samples_per_s": acc_data["seen"] / max(acc_data["seconds"], 1e-9),
+            "eval_seconds": time.perf_counter() - start,
+            "lr_end": self._lr_at((self.epoch + 1) * self.batches_per_epoch - 1),
+        }
+        if self._epoch_stats is not None:
+            record["train_comm"] = self._epoch_stats.to_dict()
+            record["test_comm"] = test_stats.to_dict()
+        self.history.append(record)
+        self.epoch, self.batch = self.epoch + 1, 0
+        self._epoch_acc = {"correct": 0, "seen": 0, "seconds": 0.0}
+        self.last_stats = {"train": self._epoch_stats, "test": test_stats}
+        self._epoch_stats = self._new_stats()
+        return record
+
+
+def write_json(obj: Any, path: Path) -> None:
+    """Write JSON atomically."""
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(obj, indent=2))
+    os.replace(tmp, path)

@@ -1,0 +1,102 @@
+"""Trainer, checkpoints and command line; oracles: accuracy floors and an uninterrupted run."""
+
+import json
+
+import pytest
+import torch
+
+from lava_diffpc.cli import main
+from lava_diffpc.data import load_dataset
+from lava_diffpc.presets import preset
+from lava_diffpc.train import TrainConfig, Trainer, build_model
+
+
+def _digits(limit_train=None):
+    ds = load_dataset("digits", limit_train=limit_train)
+    return (torch.from_numpy(ds.x_train), torch.from_numpy(ds.y_train),
+            torch.from_numpy(ds.x_test), torch.from_numpy(ds.y_test))
+
+
+@pytest.mark.slow
+def test_diffpc_reaches_90_percent_on_digits():
+    opts = {**preset("digits"), "seed": 0}
+    data = _digits()
+    cfg = TrainConfig(epochs=5, batch_size=32, lr=2e-3, lr_schedule="cosine")
+    trainer = Trainer(build_model("diffpc", opts), "diffpc", data, cfg, None, opts)
+    for _ in range(cfg.epochs):
+        record = trainer.train_epoch(progress=False)
+    assert record["test_acc"] >= 0.90
+    comm = record["test_comm"]["ff"]
+    assert 0 < comm["activity_spikes_all"] < 5  # sparse, but the network does talk
+
+
+def test_resume_mid_epoch_continues_exactly(tmp_path, monkeypatch):
+    opts = {**preset("digits"), "arch": "64-16-10", "c1": 3, "c2": 3, "dropout": 0.2,
+            "seed": 1}
+    data = _digits(limit_train=160)
+    cfg = TrainConfig(epochs=2, batch_size=16, lr=1e-3, checkpoint_every=3)
+
+    straight = Trainer(build_model("diffpc", opts), "diffpc", data, cfg, tmp_path / "a", opts)
+    (tmp_path / "a").mkdir()
+    for _ in range(2):
+        straight.train_epoch(progress=False)
+
+    (tmp_path / "b").mkdir()
+    first = Trainer(build_model("diffpc", opts), "diffpc", data, cfg, tmp_path / "b", opts)
+    calls = {"n": 0}
+    original = Trainer._train_batch
+
+    def crash_after_seven(self, x, y):
+        if calls["n"] == 7:  # in epoch 1 (10 batches/epoch): last checkpoint at batch 6
+            raise KeyboardInterrupt
+        calls["n"] += 1
+        original(self, x, y)
+
+    monkeypatch.setattr(Trainer, "_train_batch", crash_after_seven)
+    with pytest.raises(KeyboardInterrupt):
+        first.train_epoch(progress=False)
+    monkeypatch.setattr(Trainer, "_train_batch", original)
+
+    resumed = Trainer(build_model("diffpc", opts), "diffpc", data, cfg, tmp_path / "b", opts)
+    resumed.load(resumed.checkpoint_path)
+    assert (resumed.epoch, resumed.batch) == (0, 6)
+    while not resumed.finished:
+        resumed.train_epoch(progress=False)
+    for p, q in zip(straight.model.parameters, resumed.model.parameters):
+        assert torch.equal(p, q)
+    assert [h["test_acc"] for h in straight.history] == [h["test_acc"] for h in resumed.history]
+
+
+@pytest.mark.slow
+def test_cli_train_resume_and_evaluate(tmp_path, capsys):
+    out = tmp_path / "run"
+    args = ["train", "--preset", "digits", "--arch", "64-32-10", "--epochs", "1", "--c1", "4",
+            "--c2", "4", "--out", str(out), "--no-progress"]
+    assert main(args) == 0
+    results = json.loads((out / "results.json").read_text())
+    assert results["diffpc"]["epochs_done"] == 1 and results["bp"]["epochs_done"] == 1
+    assert results["diffpc"]["final_test_acc"] > 0.5
+    # a second start without --resume refuses to overwrite
+    with pytest.raises(SystemExit, match="--resume"):
+        main(args)
+    # resuming a finished run trains nothing more; asking for 2 epochs trains one more
+    assert main(args[:6] + ["2"] + args[7:] + ["--resume"]) == 0
+    results = json.loads((out / "results.json").read_text())
+    assert results["diffpc"]["epochs_done"] == 2
+    capsys.readouterr()
+    assert main(["evaluate", str(out), "--no-progress", "--json", str(tmp_path / "e.json")]) == 0
+    evaluated = json.loads((tmp_path / "e.json").read_text())
+    assert evaluated["diffpc"]["test_acc"] == results["diffpc"]["history"][-1]["test_acc"]
+    assert "activity_spikes_all" in evaluated["diffpc"]["comm"]["ff"]
+
+
+def test_cli_reports_bad_options_clearly(tmp_path, capsys):
+    assert main(["train", "--preset", "digits", "--n", "0", "--out", str(tmp_path)]) == 2
+    assert "n must be an integer >= 1" in capsys.readouterr().err
+    assert main(["train", "--preset", "digits", "--a", "1.5", "--out", str(tmp_path)]) == 2
+    assert "a must lie in (0, 1]" in capsys.readouterr().err
+    with pytest.raises(SystemExit, match="needs 64 inputs and 10 outputs"):
+        main(["train", "--preset", "digits", "--arch", "784-10", "--out", str(tmp_path)])
+    assert main(["train", "--preset", "mnist-s", "--data-dir", str(tmp_path / "none"),
+                 "--out", str(tmp_path)]) == 2
+    assert "LAVA_DIFFPC_DATA" in capsys.readouterr().err
