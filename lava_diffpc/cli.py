@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -46,6 +47,8 @@ def _add_common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--device", default="cpu", help="cpu or cuda")
     p.add_argument("--limit-test", type=int, default=None, help="use the first N test samples")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    p.add_argument("--threads", type=int, default=None,
+                   help="CPU threads for torch (default: torch's choice; use 1 on a busy machine)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -67,6 +70,8 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--resume", action="store_true", help="continue the run in --out")
     tr.add_argument("--checkpoint-every", type=int, default=50, help="batches between checkpoints")
     tr.add_argument("--limit-train", type=int, default=None, help="use the first N train samples")
+    tr.add_argument("--max-minutes", type=float, default=None,
+                    help="stop before an epoch that would end past this wall-clock budget")
     _add_common(tr)
 
     ev = sub.add_parser("evaluate", help="test accuracy and communication of a trained run")
@@ -157,10 +162,17 @@ def cmd_train(args: argparse.Namespace, opts: dict[str, Any] | None = None,
     for tr in trainers:
         for rec in tr.history:
             print(_row(rec))
+    started, last_round = time.monotonic(), 0.0
+    budget = 60 * args.max_minutes if args.max_minutes else float("inf")
     while not all(tr.finished for tr in trainers):
+        if time.monotonic() - started + last_round > budget:
+            print(f"stopping: the next epoch would end past --max-minutes {args.max_minutes}")
+            break
+        round_start = time.monotonic()
         for tr in trainers:
             if not tr.finished:
                 print(_row(tr.train_epoch(progress=not args.no_progress)), flush=True)
+        last_round = time.monotonic() - round_start
         results = summarize(opts, ds, trainers)
         write_json(results, run_dir / "results.json")
     for tr in trainers:
@@ -245,6 +257,8 @@ def cmd_presets() -> None:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if getattr(args, "threads", None):
+        torch.set_num_threads(args.threads)
     try:
         if args.command == "train":
             cmd_train(args)

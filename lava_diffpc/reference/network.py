@@ -83,15 +83,17 @@ def init_parameters(sizes: tuple[int, ...], seed: int, dtype: torch.dtype = torc
 
 
 def spike_matmul(spikes: torch.Tensor, weight: torch.Tensor) -> torch.Tensor | None:
-    """``spikes @ weight`` exploiting sparsity; None when no spike is present.
+    """``spikes @ weight`` exploiting sparsity on the CPU; None when no spike is present.
 
-    ``spikes``: (B, n) ternary (possibly scaled by dropout), ``weight``: (n, m). Exact:
-    a sparse product sums the same nonzero terms.
+    ``spikes``: (B, n) ternary (possibly scaled by dropout), ``weight``: (n, m). The
+    sparse product sums the same nonzero terms (equal up to float summation order).
     """
+    if spikes.device.type != "cpu":  # on a GPU a dense product beats a host sync per step
+        return spikes @ weight
     nnz = int(torch.count_nonzero(spikes))
     if nnz == 0:
         return None
-    if spikes.device.type == "cpu" and nnz < SPARSE_DENSITY * spikes.numel():
+    if nnz < SPARSE_DENSITY * spikes.numel():
         return torch.sparse.mm(spikes.to_sparse(), weight)
     return spikes @ weight
 

@@ -1,0 +1,279 @@
+"""Builder and runner of DiffPC process graphs on Lava (simulator, or Loihi 2 with lava-loihi).
+
+Graph of an L-layer network (``2L + 1`` processes)::
+
+    DiffPCInput --s_out--> Synapse_1 --a_out_fwd--> Layer_1 --s_out_act--> Synapse_2 --> ...
+                                     <--a_out_bwd--         <--s_out_err--
+
+``Synapse_l`` holds ``W_l`` once: ``s_in_act`` (activity spikes of layer l-1) ->
+``a_out_fwd`` (to ``Layer_l.a_in_fwd``), ``s_in_err`` (error spikes of layer l) ->
+``a_out_bwd`` (to ``Layer_{l-1}.a_in_fb``; dropped for l = 1). The top layer clamps the
+label in the learning phase and records its predictions. All of a dataset streams through
+one ``run()``: every process derives the sample and its step from its own ``time_step``.
+
+Modes: ``"float"`` (models tagged ``floating_pt``, float64 parameters) or ``"fixed"``
+(``fixed_pt``; parameters and inputs quantised by :mod:`lava_diffpc.fixed_point`).
+Backends: ``"sim"`` (``Loihi2SimCfg``, CPU) or ``"loihi2"`` (``Loihi2HwCfg``; needs Intel's
+proprietary lava-loihi, see :func:`run_config`).
+
+Lava rules the runner follows (docs: lava-notes section 4.2): Vars are read before
+``stop()``; a stopped graph is never run again (Lava segfaults); ``stop()`` is skipped after a
+model raised (it would block forever). Use the graph as a context manager.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from lava_diffpc._lava import require_lava
+
+require_lava()
+
+from lava.magma.core.run_conditions import RunSteps  # noqa: E402
+from lava.magma.core.run_configs import Loihi2SimCfg  # noqa: E402
+from lava.proc.io.sink import RingBuffer  # noqa: E402
+
+from lava_diffpc.fixed_point import (  # noqa: E402
+    DEFAULT_FORMAT,
+    FixedFormat,
+    QuantizedParams,
+    quantize_input,
+    quantize_params,
+    schedule_tables,
+    target_int,
+    to_numpy,
+)
+from lava_diffpc.metrics import CommStats  # noqa: E402
+from lava_diffpc.proc.io.process import DiffPCInput  # noqa: E402
+from lava_diffpc.proc.layer.process import DiffPCLayer  # noqa: E402
+from lava_diffpc.proc.synapse.process import DiffPCSynapse  # noqa: E402
+from lava_diffpc.reference.network import DiffPCConfig  # noqa: E402
+from lava_diffpc.rules.dynamics import LayerState  # noqa: E402
+
+MODES = {"float": "floating_pt", "fixed": "fixed_pt"}
+BACKENDS = ("sim", "loihi2")
+STATES = LayerState._fields
+LOIHI2_MISSING = (
+    "backend='loihi2' needs Intel's proprietary lava-loihi package (available to Intel "
+    "Neuromorphic Research Community (INRC) members), which is not installed: "
+    "lava.utils.loihi.is_installed() is False. Run backend='sim' instead: the fixed_pt models "
+    "(mode='fixed') are the bit-level specification of the chip behaviour, and "
+    "lava_diffpc.fixedsim reproduces them bit-exactly at NumPy speed.")
+
+
+def run_config(mode: str, backend: str = "sim") -> Any:
+    """The Lava run configuration for ``mode`` on ``backend``.
+
+    ``loihi2`` uses ``Loihi2HwCfg`` when lava-loihi is importable and otherwise raises
+    RuntimeError at once (without it Lava would fail only at compile time, with a
+    ``NameError``, or silently run on the CPU).
+    """
+    if mode not in MODES:
+        raise ValueError(f"mode must be one of {tuple(MODES)}, got {mode!r}")
+    if backend == "sim":
+        return Loihi2SimCfg(select_tag=MODES[mode])
+    if backend == "loihi2":
+        from lava.utils import loihi
+
+        if not loihi.is_installed():
+            raise RuntimeError(LOIHI2_MISSING)
+        from lava.magma.core.run_configs import Loihi2HwCfg
+
+        return Loihi2HwCfg(select_tag=MODES[mode])
+    raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
+
+
+class DiffPCGraph:
+    """A connected DiffPC process graph for a dataset ``x`` (and ``labels`` for learning).
+
+    Args:
+        config: architecture and schedule (:class:`DiffPCConfig`; dropout is not used).
+        params: ``[(W_l, b_l), ...]`` in float (NumPy or torch, e.g. a reference
+            checkpoint), or :class:`QuantizedParams` (its own format wins over ``fmt``;
+            in float mode it runs dequantised).
+        x: ``(num_samples, n_0)`` inputs in activation units; in fixed mode an integer array
+            is taken as already quantised (LSBs of ``2**-F``).
+        labels: class per sample; given, every sample runs ``schedule.steps`` steps with
+            the learning phase (output clamped), else ``schedule.k1`` steps (inference).
+        mode: ``"float"`` or ``"fixed"``.
+        fmt: fixed-point format (fixed mode).
+        backend: ``"sim"`` or ``"loihi2"`` (checked here, at once).
+        probe: attach ``RingBuffer`` sinks of this many steps to every spike port
+            (``spikes()``); 0 for none (each sink is one more process).
+    """
+
+    def __init__(self, config: DiffPCConfig, params: Any, x: Any, labels: Any = None, *,
+                 mode: str = "fixed", fmt: FixedFormat = DEFAULT_FORMAT, backend: str = "sim",
+                 probe: int = 0) -> None:
+        self.config, self.mode = config, mode
+        self.run_cfg = run_config(mode, backend)
+        sched, sizes = config.schedule, config.sizes
+        self.n_layers = len(sizes) - 1
+        x = np.asarray(x.detach().cpu() if hasattr(x, "detach") else x)
+        if x.ndim != 2 or x.shape[1] != sizes[0] or len(x) < 1:
+            raise ValueError(f"x of shape {x.shape}; expected (num_samples, {sizes[0]})")
+        self.num_samples = len(x)
+        self.learning = labels is not None
+        self.steps_per_sample = sched.steps if self.learning else sched.k1
+        if self.learning:
+            labels = np.asarray(labels, dtype=np.int64)
+            if labels.shape != (len(x),) or labels.min() < 0 or labels.max() >= sizes[-1]:
+                raise ValueError(f"labels must be {len(x)} class indices in [0, {sizes[-1]})")
+        steps = self.steps_per_sample
+        if mode == "fixed":
+            q = params if isinstance(params, QuantizedParams) else quantize_params(params, fmt)
+            weights, exps, biases = q.weights, q.weight_exps, q.biases
+            thresholds, gammas = (t[:steps] for t in schedule_tables(sched, q.fmt))
+            data = x if np.issubdtype(x.dtype, np.integer) else quantize_input(x, q.fmt)
+            target = target_int(config.target_scale, q.fmt)
+        else:
+            if isinstance(params, QuantizedParams):
+                params = params.dequantize()
+            weights = [to_numpy(w) for w, _ in params]
+            biases = [to_numpy(b) for _, b in params]
+            exps = [0] * len(weights)
+            thresholds, gammas = sched.thresholds()[:steps], sched.gammas()[:steps]
+            data, target = x.astype(np.float64), float(config.target_scale)
+        if len(weights) != self.n_layers:
+            raise ValueError(f"{len(weights)} weight matrices for {len(sizes)} layers")
+        for l, (w, b) in enumerate(zip(weights, biases), start=1):
+            if w.shape != (sizes[l], sizes[l - 1]) or b.shape != (sizes[l],):
+                raise ValueError(f"layer {l}: W {w.shape}, b {b.shape}; expected "
+                                 f"({sizes[l]}, {sizes[l - 1]}) and ({sizes[l]},)")
+        self.input = DiffPCInput(data=data, thresholds=thresholds, k1=sched.k1, steps=steps,
+                                 gate=config.input_gate, name="input")
+        self.synapses = [DiffPCSynapse(weights=w, weight_exp=e, name=f"synapse{l}")
+                         for l, (w, e) in enumerate(zip(weights, exps), start=1)]
+        self.layers = [DiffPCLayer(
+            shape=(sizes[l],), bias=biases[l - 1], thresholds=thresholds, gammas=gammas,
+            k1=sched.k1, steps=steps, output=l == self.n_layers,
+            labels=labels if l == self.n_layers else None, target=target,
+            num_samples=self.num_samples, fwd_exp=exps[l - 1],
+            fb_exp=exps[l] if l < self.n_layers else 0, name=f"layer{l}")
+            for l in range(1, self.n_layers + 1)]
+        senders = [self.input.s_out] + [layer.s_out_act for layer in self.layers[:-1]]
+        for l, syn in enumerate(self.synapses, start=1):
+            senders[l - 1].connect(syn.s_in_act)
+            syn.a_out_fwd.connect(self.layers[l - 1].a_in_fwd)
+            self.layers[l - 1].s_out_err.connect(syn.s_in_err)
+            if l > 1:
+                syn.a_out_bwd.connect(self.layers[l - 2].a_in_fb)
+        self.probes: dict[str, RingBuffer] = {}
+        if probe:
+            ports = {"act0": self.input.s_out}
+            for l, layer in enumerate(self.layers, start=1):
+                ports[f"act{l}"], ports[f"err{l}"] = layer.s_out_act, layer.s_out_err
+            for key, port in ports.items():
+                self.probes[key] = RingBuffer(shape=port.shape, buffer=int(probe))
+                port.connect(self.probes[key].a_in)
+        self.time_steps = 0
+        self.run_seconds = 0.0
+        self._failed = self._stopped = False
+
+    # ------------------------------------------------------------------- running
+    def run(self, num_steps: int | None = None) -> None:
+        """Run ``num_steps`` more steps (default: every sample once)."""
+        if self._stopped or self._failed:
+            raise RuntimeError("this graph was stopped or failed; build a new DiffPCGraph "
+                               "(Lava cannot run a network again after stop())")
+        n = self.num_samples * self.steps_per_sample if num_steps is None else int(num_steps)
+        start = time.perf_counter()
+        try:
+            self.input.run(condition=RunSteps(num_steps=n), run_cfg=self.run_cfg)
+        except BaseException:
+            self._failed = True
+            raise
+        self.run_seconds += time.perf_counter() - start
+        self.time_steps += n
+
+    def stop(self) -> None:
+        """Stop Lava's runtime once; skipped when nothing ran or a model raised."""
+        if self.time_steps > 0 and not self._failed and not self._stopped:
+            self.input.stop()
+        self._stopped = True
+
+    def __enter__(self) -> DiffPCGraph:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.stop()
+
+    # ------------------------------------------------------------------- readout
+    def _get(self, var: Any) -> np.ndarray:
+        if self._stopped:
+            raise RuntimeError("read Vars before stop(): Lava's runtime is gone")
+        return np.asarray(var.get())
+
+    def predictions(self) -> np.ndarray:
+        """Predicted class per sample (-1 for samples whose feed-forward phase has not ended)."""
+        return self._get(self.layers[-1].predictions).astype(np.int64)
+
+    def layer_state(self, l: int) -> LayerState:
+        """The six states of layer ``l`` (1..L) now (float64; LSB integers in fixed mode)."""
+        return LayerState(*(self._get(getattr(self.layers[l - 1], n)) for n in STATES))
+
+    def input_state(self) -> np.ndarray:
+        """The input layer's ``x_A`` now."""
+        return self._get(self.input.x_A)
+
+    def spikes(self, key: str) -> np.ndarray:
+        """Probed spikes ``(n, probe)`` of ``act<l>`` / ``err<l>``; column t-1 is step t."""
+        return self._get(self.probes[key].data)
+
+    def weights(self) -> list[np.ndarray]:
+        """Each synapse's real-valued ``W_l`` (fixed: ``W_mant * 2**-weight_exp``).
+
+        Slow for large layers: Lava moves Vars one element per message (~20 us each).
+        """
+        return [self._get(syn.weights) * 2.0 ** -float(self._get(syn.weight_exp)[0])
+                for syn in self.synapses]
+
+    def comm_stats(self) -> CommStats:
+        """Spike counts from the processes' own counters, as :mod:`lava_diffpc.metrics`
+        defines them (activity of layers 0..L-1, error of layers 2..L), per finished sample."""
+        sched = self.config.schedule
+        stats = CommStats(self.config.sizes, {"ff": sched.k1, "learn": sched.k2})
+        act = [self._get(self.input.act_count)] + [self._get(p.act_count) for p in self.layers]
+        err = [np.zeros(2)] + [self._get(p.err_count) for p in self.layers]
+        for p, phase in enumerate(("ff", "learn")):
+            for l in range(self.n_layers + 1):
+                stats.add(phase, l, activity=act[l][p] if l < self.n_layers else 0,
+                          error=err[l][p] if l >= 2 else 0)
+        done = self.time_steps // self.steps_per_sample
+        stats.add_samples("ff", done)
+        if self.learning:
+            stats.add_samples("learn", done)
+        return stats
+
+    @property
+    def steps_per_second(self) -> float:
+        """Simulated time steps per wall-clock second of ``run()`` so far."""
+        return self.time_steps / self.run_seconds if self.run_seconds else 0.0
+
+
+@dataclass
+class LavaRunResult:
+    """Readout of one pass over a dataset."""
+
+    predictions: np.ndarray
+    stats: CommStats
+    steps: int
+    seconds: float
+
+    @property
+    def steps_per_second(self) -> float:
+        return self.steps / self.seconds if self.seconds else 0.0
+
+
+def run_dataset(config: DiffPCConfig, params: Any, x: Any, labels: Any = None, *,
+                mode: str = "fixed", fmt: FixedFormat = DEFAULT_FORMAT,
+                backend: str = "sim") -> LavaRunResult:
+    """Build a graph, stream every sample through one ``run()``, read out, stop safely."""
+    with DiffPCGraph(config, params, x, labels, mode=mode, fmt=fmt, backend=backend) as graph:
+        graph.run()
+        return LavaRunResult(graph.predictions(), graph.comm_stats(), graph.time_steps,
+                             graph.run_seconds)
