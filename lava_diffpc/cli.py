@@ -11,13 +11,16 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 
-from lava_diffpc.data import DATA_ENV, load_dataset, validate_batch
-from lava_diffpc.presets import COMMON, PRESETS, parse_arch, preset
+from lava_diffpc.backends import BACKENDS, infer
+from lava_diffpc.data import DATA_ENV, Dataset, held_out_split, load_dataset, validate_batch
+from lava_diffpc.presets import COMMON, PRESETS, NetArch, parse_layers, preset
 from lava_diffpc.train import (
     MODEL_KINDS,
     TrainConfig,
@@ -32,8 +35,14 @@ OPTION_TYPES: dict[str, Any] = {
     "dataset": str, "arch": str, "m": int, "n": int, "c1": int, "c2": int, "schedule": str,
     "a": float, "gamma": float, "gamma_mode": str, "presyn": str, "target_scale": float,
     "dropout": float, "optimizer": str, "lr": float, "weight_decay": float, "clip": float,
-    "lr_schedule": str, "batch_size": int, "epochs": int, "bp_loss": str,
+    "lr_schedule": str, "batch_size": int, "epochs": int, "bp_loss": str, "heldout": int,
 }
+OPTION_HELP = {
+    "heldout": "hold out N random training samples (seed 0), train on the rest and report "
+               "accuracy on them (heldout_acc) as well as on the test split (test_acc); "
+               "0: off (CIFAR presets: 5000)",
+}
+HELDOUT_SEED = 0  # the held-out slice is part of the data set, the same for every --seed
 TRAIN_FIELDS = ("epochs", "batch_size", "optimizer", "lr", "weight_decay", "clip",
                 "lr_schedule", "seed")
 
@@ -60,8 +69,8 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--preset", default="digits", choices=sorted(PRESETS))
     for name, typ in OPTION_TYPES.items():
         flag = "--" + name.replace("_", "-")
-        tr.add_argument(flag, type=typ, default=None,
-                        help=f"override the preset (common default: {COMMON.get(name, '-')})")
+        tr.add_argument(flag, type=typ, default=None, help=OPTION_HELP.get(
+            name, f"override the preset (common default: {COMMON.get(name, '-')})"))
     tr.add_argument("--input-gate", action="store_true", default=None,
                     help="spiking-ReLU gate on the input layer (default off: signed input)")
     tr.add_argument("--models", default="diffpc,bp", help="comma list of diffpc, bp")
@@ -77,11 +86,17 @@ def build_parser() -> argparse.ArgumentParser:
     ev = sub.add_parser("evaluate", help="test accuracy and communication of a trained run")
     ev.add_argument("run", help="run folder or checkpoint file")
     ev.add_argument("--json", default=None, help="write the results to this JSON file")
+    ev.add_argument("--backend", default="reference", choices=BACKENDS,
+                    help="DiffPC driver: float reference, fast fixed-point simulator, Lava "
+                         "graph (float or fixed, CPU simulator) or Loihi 2 (needs lava-loihi)")
     _add_common(ev)
 
     demo = sub.add_parser("demo", help="the embedded-default story on scikit-learn digits")
     demo.add_argument("--out", default="runs/demo")
-    demo.add_argument("--epochs", type=int, default=None)
+    demo.add_argument("--epochs", type=int, default=None,
+                      help="epochs of the float reference and backprop (default 5)")
+    demo.add_argument("--lava-samples", type=int, default=None,
+                      help="train the Lava graph on the first N samples only (default all)")
 
     sub.add_parser("presets", help="list the named presets")
     return parser
@@ -100,27 +115,58 @@ def resolve_options(args: argparse.Namespace) -> dict[str, Any]:
     return opts
 
 
-def load_data(name: str, args: argparse.Namespace, flatten: bool = True):
+def load_data(name: str, args: argparse.Namespace, flatten: bool = True) -> Dataset:
+    """The data set, flattened to (N, C*H*W) for an MLP or (N, C, H, W) for a conv net."""
     ds = load_dataset(name, args.data_dir, flatten=flatten, download=args.download,
                       limit_train=getattr(args, "limit_train", None), limit_test=args.limit_test)
     for x, y in ((ds.x_train, ds.y_train), (ds.x_test, ds.y_test)):
-        validate_batch(x, y, ds.n_features, ds.n_classes)
+        validate_batch(x.reshape(len(x), -1), y, ds.n_features, ds.n_classes)
     return ds
 
 
-def _check_arch(sizes: tuple[int, ...], ds) -> None:
+def split_heldout(ds: Dataset, n: int) -> tuple[Dataset, Dataset | None]:
+    """``(train + official test, held-out)`` with ``n`` training samples held out.
+
+    :func:`~lava_diffpc.data.held_out_split` moves ``n`` random training samples
+    (seed :data:`HELDOUT_SEED`) into a held-out split and re-standardises with the rest's
+    statistics; the official test split gets the same standardisation,
+    ``x' = (x - mean_z) / std_z`` per channel with ``mean_z = (mean' - mean) / std`` and
+    ``std_z = std' / std``. ``n = 0``: ``(ds, None)``.
+    """
+    if n <= 0:
+        return ds, None
+    held = held_out_split(ds, n, seed=HELDOUT_SEED)
+    mean_z = (held.mean - ds.mean) / ds.std
+    std_z = held.std / ds.std
+    x_test = ds.x_test.reshape(len(ds.x_test), len(mean_z), -1)
+    x_test = ((x_test - mean_z[None, :, None]) / std_z[None, :, None]).astype(ds.x_test.dtype)
+    notes = (f"{held.notes} Accuracies: test_acc on the {len(ds.x_test)} samples of {ds.name}'s "
+             f"test split, heldout_acc on the {n} held-out training samples; both "
+             "standardised with the statistics of the remaining training samples. "
+             f"{ds.notes}").strip()
+    main = replace(held, name=ds.name, x_test=x_test.reshape(ds.x_test.shape),
+                   y_test=ds.y_test, notes=notes)
+    return main, held
+
+
+def _check_arch(arch: NetArch, ds: Dataset) -> None:
+    sizes = arch.sizes
     if sizes[0] != ds.n_features or sizes[-1] != ds.n_classes:
         raise SystemExit(f"error: --arch {'-'.join(map(str, sizes))} does not fit {ds.name}: "
                          f"it needs {ds.n_features} inputs and {ds.n_classes} outputs")
+    if arch.convs and arch.input_shape != ds.image_shape:
+        raise SystemExit(f"error: --arch input {'x'.join(map(str, arch.input_shape))} does not "
+                         f"fit {ds.name}'s {'x'.join(map(str, ds.image_shape))} images")
 
 
 def _row(rec: dict[str, Any]) -> str:
     comm = rec.get("train_comm", {})
     act = sum(comm[p]["activity_spikes_all"] for p in comm) if comm else float("nan")
     err = comm.get("learn", {}).get("error_spikes_all", float("nan"))
+    held = f"{100 * rec['heldout_acc']:>10.2f}" if "heldout_acc" in rec else ""
     return (f"{rec['model']:<7}{rec['epoch']:>6}{100 * rec['train_acc']:>10.2f}"
             f"{100 * rec['test_acc']:>10.2f}{rec['train_samples_per_s']:>11.0f}"
-            f"{act:>11.4f}{err:>11.4f}")
+            f"{act:>11.4f}{err:>11.4f}{held}")
 
 
 ROW_HEADER = (f"{'model':<7}{'epoch':>6}{'train %':>10}{'test %':>10}{'samples/s':>11}"
@@ -134,8 +180,10 @@ def cmd_train(args: argparse.Namespace, opts: dict[str, Any] | None = None,
     for m in models:
         if m not in MODEL_KINDS:
             raise SystemExit(f"error: --models takes {MODEL_KINDS}, got {m!r}")
-    ds = load_data(opts["dataset"], args)
-    _check_arch(parse_arch(opts["arch"]), ds)
+    arch = parse_layers(opts["arch"])
+    ds = load_data(opts["dataset"], args, flatten=not arch.convs)
+    _check_arch(arch, ds)
+    ds, held = split_heldout(ds, int(opts.get("heldout", 0)))
     run_dir = run_dir or Path(args.out or f"runs/{opts['preset']}-s{args.seed}")
     run_dir.mkdir(parents=True, exist_ok=True)
     tcfg = TrainConfig(**{k: opts[k] for k in TRAIN_FIELDS},
@@ -157,8 +205,9 @@ def cmd_train(args: argparse.Namespace, opts: dict[str, Any] | None = None,
     write_json({"options": opts, "dataset": ds.name, "notes": ds.notes}, run_dir / "config.json")
     print(f"{opts['preset']}: {ds.name}, arch {opts['arch']}, "
           f"{network_steps(trainers)} steps/sample, {len(ds.x_train)} train / "
-          f"{len(ds.x_test)} test samples, run folder {run_dir}")
-    print(ROW_HEADER)
+          f"{len(ds.x_test)} test samples"
+          + (f", {len(held.x_test)} held-out" if held else "") + f", run folder {run_dir}")
+    print(ROW_HEADER + (f"{'heldout %':>10}" if held else ""))
     for tr in trainers:
         for rec in tr.history:
             print(_row(rec))
@@ -171,7 +220,11 @@ def cmd_train(args: argparse.Namespace, opts: dict[str, Any] | None = None,
         round_start = time.monotonic()
         for tr in trainers:
             if not tr.finished:
-                print(_row(tr.train_epoch(progress=not args.no_progress)), flush=True)
+                record = tr.train_epoch(progress=not args.no_progress)
+                if held is not None:
+                    record["heldout_acc"] = _heldout_acc(tr.model, held, tcfg.eval_batch_size)
+                    tr.save()
+                print(_row(record), flush=True)
         last_round = time.monotonic() - round_start
         results = summarize(opts, ds, trainers)
         write_json(results, run_dir / "results.json")
@@ -187,6 +240,11 @@ def cmd_train(args: argparse.Namespace, opts: dict[str, Any] | None = None,
     return results
 
 
+def _heldout_acc(model, held: Dataset, batch_size: int) -> float:
+    return evaluate(model, torch.from_numpy(held.x_test), torch.from_numpy(held.y_test),
+                    batch_size=batch_size)
+
+
 def network_steps(trainers: list[Trainer]) -> int:
     for tr in trainers:
         if tr.name == "diffpc":
@@ -196,7 +254,8 @@ def network_steps(trainers: list[Trainer]) -> int:
 
 def summarize(opts: dict[str, Any], ds, trainers: list[Trainer]) -> dict[str, Any]:
     out: dict[str, Any] = {"options": opts, "dataset": ds.name, "notes": ds.notes,
-                           "n_train": len(ds.x_train), "n_test": len(ds.x_test)}
+                           "n_train": len(ds.x_train), "n_test": len(ds.x_test),
+                           "n_heldout": max(int(opts.get("heldout", 0)), 0)}
     for tr in trainers:
         hist = tr.history
         out[tr.name] = {
@@ -205,6 +264,10 @@ def summarize(opts: dict[str, Any], ds, trainers: list[Trainer]) -> dict[str, An
             "best_test_acc": max((h["test_acc"] for h in hist), default=None),
             "epochs_done": len(hist),
         }
+        if opts.get("heldout", 0) > 0:
+            out[tr.name]["final_heldout_acc"] = hist[-1].get("heldout_acc") if hist else None
+            out[tr.name]["best_heldout_acc"] = max(
+                (h["heldout_acc"] for h in hist if "heldout_acc" in h), default=None)
     return out
 
 
@@ -219,15 +282,33 @@ def cmd_evaluate(args: argparse.Namespace) -> dict[str, Any]:
     results: dict[str, Any] = {}
     for state in _load_checkpoints(Path(args.run)):
         opts = state["model_opts"]
-        ds = load_data(opts["dataset"], args)
+        arch = parse_layers(opts["arch"])
+        ds, held = split_heldout(load_data(opts["dataset"], args, flatten=not arch.convs),
+                                 int(opts.get("heldout", 0)))
         params = list(zip(state["params"][0::2], state["params"][1::2]))
         model = build_model(state["name"], opts, params=params, device=args.device)
-        stats = comm_stats_for(model)
-        acc = evaluate(model, torch.from_numpy(ds.x_test), torch.from_numpy(ds.y_test),
-                       stats=stats, progress=not args.no_progress)
+        if args.backend != "reference":
+            if state["name"] != "diffpc":
+                print(f"{state['name']}: skipped (--backend {args.backend} runs DiffPC only)")
+                continue
+            if arch.convs:
+                raise ValueError(f"--backend {args.backend} supports MLPs only; "
+                                 f"{opts['arch']} has convolutions")
+            run = infer(model, ds.x_test, args.backend)
+            acc, stats = float(np.mean(run.predictions == ds.y_test)), run.stats
+        else:
+            stats = comm_stats_for(model)
+            acc = evaluate(model, torch.from_numpy(ds.x_test), torch.from_numpy(ds.y_test),
+                           stats=stats, progress=not args.no_progress)
         print(f"{state['name']}: test accuracy {100 * acc:.2f}% on {len(ds.x_test)} {ds.name} "
-              f"test samples (epochs trained: {state['epoch']})")
-        results[state["name"]] = {"test_acc": acc, "epochs": state["epoch"]}
+              f"test samples with {args.backend} (epochs trained: {state['epoch']})")
+        results[state["name"]] = {"test_acc": acc, "epochs": state["epoch"],
+                                  "backend": args.backend}
+        if held is not None:
+            results[state["name"]]["heldout_acc"] = _heldout_acc(model, held, 1000)
+            print(f"{state['name']}: held-out accuracy "
+                  f"{100 * results[state['name']]['heldout_acc']:.2f}% on {len(held.x_test)} "
+                  "training samples held out")
         if stats is not None:
             print(stats.table())
             results[state["name"]]["comm"] = stats.to_dict()
@@ -237,17 +318,9 @@ def cmd_evaluate(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def cmd_demo(args: argparse.Namespace) -> None:
-    run_dir = Path(args.out)
-    for old in run_dir.glob("checkpoint-*.pt"):
-        old.unlink()
-    parser = build_parser()
-    targs = parser.parse_args(["train", "--preset", "digits", "--out", str(run_dir)]
-                              + (["--epochs", str(args.epochs)] if args.epochs else []))
-    results = cmd_train(targs)
-    d, b = results["diffpc"], results["bp"]
-    print(f"\ndigits test accuracy: DiffPC {100 * d['final_test_acc']:.2f}% "
-          f"(best {100 * d['best_test_acc']:.2f}%), backprop {100 * b['final_test_acc']:.2f}% "
-          f"(best {100 * b['best_test_acc']:.2f}%)")
+    from lava_diffpc import demo
+
+    demo.main(args)
 
 
 def cmd_presets() -> None:
@@ -268,7 +341,8 @@ def main(argv: list[str] | None = None) -> int:
             cmd_demo(args)
         else:
             cmd_presets()
-    except (ValueError, FileNotFoundError) as exc:
+    except (ValueError, FileNotFoundError, ImportError, RuntimeError) as exc:
+        # bad input, missing data, wrong Python for Lava, missing Loihi 2 backend
         print(f"error: {exc}", file=sys.stderr)
         return 2
     return 0

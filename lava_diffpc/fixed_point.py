@@ -199,3 +199,16 @@ def schedule_tables(schedule: Schedule, fmt: FixedFormat) -> tuple[np.ndarray, n
 def target_int(target_scale: float, fmt: FixedFormat) -> int:
     """The clamped output target ``round(target_scale * 2**F)`` (ValueError beyond 24 bits)."""
     return int(to_state_int(np.array([target_scale]), fmt, "target_scale")[0])
+
+
+def quantize_for_learning(params: list[tuple[Any, Any]], headroom: int,
+                          fmt: FixedFormat = DEFAULT_FORMAT) -> QuantizedParams:
+    """Initial integer parameters for on-chip learning: each exponent ``E_l`` is the one
+    :func:`weight_exponent` picks for the initial weights minus ``headroom`` bits.
+
+    The exponents stay fixed while the mantissas learn, so the weights can grow
+    ``2**headroom``-fold before they saturate at +-127; the price is ``headroom`` fewer
+    bits of resolution for the initial weights.
+    """
+    exps = [weight_exponent(to_numpy(w), fmt) - int(headroom) for w, _ in params]
+    return quantize_params(params, fmt, exps)

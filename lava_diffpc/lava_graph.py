@@ -11,6 +11,14 @@ Graph of an L-layer network (``2L + 1`` processes)::
 label in the learning phase and records its predictions. All of a dataset streams through
 one ``run()``: every process derives the sample and its step from its own ``time_step``.
 
+On-chip learning (``learn=OnChipRule(...)``, :func:`train_dataset`): every layer also sends
+its third factor (``s_out_eT`` -> the incoming synapse's ``a_in_post``) and updates its bias,
+every synapse rebuilds its presynaptic activity from the spikes it receives and updates ``W_l``
+at each sample's last step (:mod:`lava_diffpc.rules.learning`,
+:mod:`lava_diffpc.rules.fixed_learning`); the next sample runs on the new weights, forward
+and backward alike. The ``fixed_pt`` graph equals :meth:`lava_diffpc.fixedsim.
+FixedPointNetwork.train` bit for bit, random numbers included.
+
 Modes: ``"float"`` (models tagged ``floating_pt``, float64 parameters) or ``"fixed"``
 (``fixed_pt``; parameters and inputs quantised by :mod:`lava_diffpc.fixed_point`).
 Backends: ``"sim"`` (``Loihi2SimCfg``, CPU) or ``"loihi2"`` (``Loihi2HwCfg``; needs Intel's
@@ -52,7 +60,9 @@ from lava_diffpc.proc.io.process import DiffPCInput  # noqa: E402
 from lava_diffpc.proc.layer.process import DiffPCLayer  # noqa: E402
 from lava_diffpc.proc.synapse.process import DiffPCSynapse  # noqa: E402
 from lava_diffpc.reference.network import DiffPCConfig  # noqa: E402
+from lava_diffpc.rules import fixed_learning  # noqa: E402
 from lava_diffpc.rules.dynamics import LayerState  # noqa: E402
+from lava_diffpc.rules.fixed_learning import OnChipRule  # noqa: E402
 
 MODES = {"float": "floating_pt", "fixed": "fixed_pt"}
 BACKENDS = ("sim", "loihi2")
@@ -104,11 +114,17 @@ class DiffPCGraph:
         backend: ``"sim"`` or ``"loihi2"`` (checked here, at once).
         probe: attach ``RingBuffer`` sinks of this many steps to every spike port
             (``spikes()``); 0 for none (each sink is one more process).
+        learn: on-chip learning with this rule (needs ``labels``): every synapse learns
+            ``W_l`` and every layer its bias at the end of each sample, inside the graph
+            (:class:`~lava_diffpc.proc.synapse.process.DiffPCSynapse`); float mode uses
+            ``alpha = rule.alpha``. Read the result with :meth:`params`. For training from
+            scratch in fixed mode pass
+            :func:`~lava_diffpc.fixed_point.quantize_for_learning` parameters (headroom).
     """
 
     def __init__(self, config: DiffPCConfig, params: Any, x: Any, labels: Any = None, *,
                  mode: str = "fixed", fmt: FixedFormat = DEFAULT_FORMAT, backend: str = "sim",
-                 probe: int = 0) -> None:
+                 probe: int = 0, learn: OnChipRule | None = None) -> None:
         self.config, self.mode = config, mode
         self.run_cfg = run_config(mode, backend)
         sched, sizes = config.schedule, config.sizes
@@ -123,9 +139,12 @@ class DiffPCGraph:
             labels = np.asarray(labels, dtype=np.int64)
             if labels.shape != (len(x),) or labels.min() < 0 or labels.max() >= sizes[-1]:
                 raise ValueError(f"labels must be {len(x)} class indices in [0, {sizes[-1]})")
+        if learn is not None and not self.learning:
+            raise ValueError("on-chip learning needs labels")
         steps = self.steps_per_sample
         if mode == "fixed":
             q = params if isinstance(params, QuantizedParams) else quantize_params(params, fmt)
+            self.fmt = q.fmt
             weights, exps, biases = q.weights, q.weight_exps, q.biases
             thresholds, gammas = (t[:steps] for t in schedule_tables(sched, q.fmt))
             data = x if np.issubdtype(x.dtype, np.integer) else quantize_input(x, q.fmt)
@@ -136,6 +155,7 @@ class DiffPCGraph:
             weights = [to_numpy(w) for w, _ in params]
             biases = [to_numpy(b) for _, b in params]
             exps = [0] * len(weights)
+            self.fmt = fmt
             thresholds, gammas = sched.thresholds()[:steps], sched.gammas()[:steps]
             data, target = x.astype(np.float64), float(config.target_scale)
         if len(weights) != self.n_layers:
@@ -146,14 +166,25 @@ class DiffPCGraph:
                                  f"({sizes[l]}, {sizes[l - 1]}) and ({sizes[l]},)")
         self.input = DiffPCInput(data=data, thresholds=thresholds, k1=sched.k1, steps=steps,
                                  gate=config.input_gate, name="input")
-        self.synapses = [DiffPCSynapse(weights=w, weight_exp=e, name=f"synapse{l}")
+        self.rule = learn
+        syn_learn = [{} for _ in weights]
+        layer_learn: dict[str, Any] = {}
+        if learn is not None:
+            layer_learn = {"learn": True, "alpha": learn.alpha, "lr_shift": learn.lr_shift,
+                           "err_shift": learn.err_shift}
+            for l, e in enumerate(exps, start=1):
+                syn_learn[l - 1] = {"learn": True, "steps": steps, "alpha": learn.alpha,
+                                    "seed": learn.seed, "layer": l,
+                                    **self._trace_settings(thresholds, e)}
+        self.synapses = [DiffPCSynapse(weights=w, weight_exp=e, name=f"synapse{l}",
+                                       **syn_learn[l - 1])
                          for l, (w, e) in enumerate(zip(weights, exps), start=1)]
         self.layers = [DiffPCLayer(
             shape=(sizes[l],), bias=biases[l - 1], thresholds=thresholds, gammas=gammas,
             k1=sched.k1, steps=steps, output=l == self.n_layers,
             labels=labels if l == self.n_layers else None, target=target,
             num_samples=self.num_samples, fwd_exp=exps[l - 1],
-            fb_exp=exps[l] if l < self.n_layers else 0, name=f"layer{l}")
+            fb_exp=exps[l] if l < self.n_layers else 0, name=f"layer{l}", **layer_learn)
             for l in range(1, self.n_layers + 1)]
         senders = [self.input.s_out] + [layer.s_out_act for layer in self.layers[:-1]]
         for l, syn in enumerate(self.synapses, start=1):
@@ -162,6 +193,8 @@ class DiffPCGraph:
             self.layers[l - 1].s_out_err.connect(syn.s_in_err)
             if l > 1:
                 syn.a_out_bwd.connect(self.layers[l - 2].a_in_fb)
+            if learn is not None:
+                self.layers[l - 1].s_out_eT.connect(syn.a_in_post)
         self.probes: dict[str, RingBuffer] = {}
         if probe:
             ports = {"act0": self.input.s_out}
@@ -173,6 +206,15 @@ class DiffPCGraph:
         self.time_steps = 0
         self.run_seconds = 0.0
         self._failed = self._stopped = False
+
+    def _trace_settings(self, thresholds: np.ndarray, weight_exp: int) -> dict[str, Any]:
+        """Trace impulses (and the engine shift ``r`` in fixed mode) of one synapse."""
+        if self.mode != "fixed":
+            return {"impulses": np.asarray(thresholds, dtype=np.float64)}
+        p = fixed_learning.trace_shift(thresholds)
+        return {"impulses": fixed_learning.trace_impulses(thresholds, p),
+                "shift": fixed_learning.update_shift(self.rule, weight_exp, p,
+                                                     self.fmt.frac_bits)}
 
     # ------------------------------------------------------------------- running
     def run(self, num_steps: int | None = None) -> None:
@@ -232,6 +274,21 @@ class DiffPCGraph:
         return [self._get(syn.weights) * 2.0 ** -float(self._get(syn.weight_exp)[0])
                 for syn in self.synapses]
 
+    def params(self) -> Any:
+        """The graph's current parameters: :class:`QuantizedParams` (fixed mode, mantissas
+        and biases as integers) or float64 ``[(W_l, b_l), ...]``. Slow for large layers."""
+        weights = [self._get(syn.weights) for syn in self.synapses]
+        biases = [self._get(layer.bias) for layer in self.layers]
+        if self.mode == "fixed":
+            exps = [int(self._get(syn.weight_exp)[0]) for syn in self.synapses]
+            return QuantizedParams([np.rint(w).astype(np.int64) for w in weights], exps,
+                                   [np.rint(b).astype(np.int64) for b in biases], self.fmt)
+        return list(zip(weights, biases))
+
+    def saturated(self) -> list[int]:
+        """Per synapse: weight updates clipped at the 8-bit mantissa range so far."""
+        return [int(self._get(syn.saturated)[0]) for syn in self.synapses]
+
     def comm_stats(self) -> CommStats:
         """Spike counts from the processes' own counters, as :mod:`lava_diffpc.metrics`
         defines them (activity of layers 0..L-1, error of layers 2..L), per finished sample."""
@@ -277,3 +334,27 @@ def run_dataset(config: DiffPCConfig, params: Any, x: Any, labels: Any = None, *
         graph.run()
         return LavaRunResult(graph.predictions(), graph.comm_stats(), graph.time_steps,
                              graph.run_seconds)
+
+
+@dataclass
+class LavaTrainResult:
+    """Readout of one on-chip training pass over a dataset."""
+
+    params: Any  # QuantizedParams (fixed) or [(W, b), ...] (float) after the last sample
+    predictions: np.ndarray  # feed-forward prediction of each sample before its update
+    stats: CommStats
+    saturated: list[int]  # per synapse: updates clipped at the 8-bit mantissa range
+    steps: int
+    seconds: float
+
+
+def train_dataset(config: DiffPCConfig, params: Any, x: Any, labels: Any, rule: OnChipRule, *,
+                  mode: str = "fixed", fmt: FixedFormat = DEFAULT_FORMAT,
+                  backend: str = "sim") -> LavaTrainResult:
+    """On-chip learning: stream ``(x, labels)`` once through a learning graph (one ``run()``,
+    one weight update per sample inside the synapses), read the parameters, stop safely."""
+    with DiffPCGraph(config, params, x, labels, mode=mode, fmt=fmt, backend=backend,
+                     learn=rule) as graph:
+        graph.run()
+        return LavaTrainResult(graph.params(), graph.predictions(), graph.comm_stats(),
+                               graph.saturated(), graph.time_steps, graph.run_seconds)

@@ -26,7 +26,7 @@ import torch
 from tqdm import tqdm
 
 from lava_diffpc.metrics import CommStats
-from lava_diffpc.presets import parse_arch
+from lava_diffpc.presets import parse_layers
 from lava_diffpc.reference.backprop import BackpropNetwork
 from lava_diffpc.reference.network import DiffPCConfig, DiffPCNetwork
 from lava_diffpc.rules.schedule import Schedule
@@ -41,15 +41,33 @@ def network_config(opts: dict[str, Any]) -> DiffPCConfig:
     schedule = Schedule(m=int(opts["m"]), n=int(opts["n"]), c1=int(opts["c1"]),
                         c2=int(opts["c2"]), kind=opts["schedule"], a=float(opts["a"]),
                         gamma2=float(opts["gamma"]), gamma_mode=opts["gamma_mode"])
-    return DiffPCConfig(sizes=parse_arch(opts["arch"]), schedule=schedule,
+    arch = parse_layers(opts["arch"])
+    return DiffPCConfig(sizes=arch.sizes, schedule=schedule,
                         input_gate=bool(opts["input_gate"]), presyn=opts["presyn"],
                         target_scale=float(opts["target_scale"]),
-                        dropout=float(opts["dropout"]))
+                        dropout=float(opts["dropout"]), input_shape=arch.input_shape,
+                        convs=arch.convs)
+
+
+def full_fp32_convolutions() -> None:
+    """Switch cuDNN's TF32 convolutions off (torch >= 2.9's API, else the legacy flag)."""
+    cudnn = torch.backends.cudnn
+    if hasattr(cudnn, "conv") and hasattr(cudnn.conv, "fp32_precision"):
+        cudnn.fp32_precision = cudnn.conv.fp32_precision = cudnn.rnn.fp32_precision = "ieee"
+    else:
+        cudnn.allow_tf32 = False
 
 
 def build_model(kind: str, opts: dict[str, Any], *, params=None, device: str = "cpu",
                 dtype: torch.dtype = torch.float32):
-    """A DiffPC reference network or its backprop twin, same architecture and init."""
+    """A DiffPC reference network or its backprop twin, same architecture and init.
+
+    On CUDA, cuDNN's TF32 convolutions are switched off (a process-wide flag): their
+    10-bit mantissa adds errors of ~1e-3 to the spike sums, far above the finest
+    thresholds (2^-14 for the CIFAR presets), which would emit spurious spikes.
+    """
+    if torch.device(device).type == "cuda":
+        full_fp32_convolutions()
     config = network_config(opts)
     seed = int(opts.get("seed", 0))
     if kind == "diffpc":

@@ -1,54 +1,49 @@
 """Backprop baseline on the same architecture, trained by the same harness.
 
-``y = W_L relu(... relu(W_1 x + b_1) ...) + b_L`` with the same initialisation, the same
-dropout (inverted, hidden layers) and, by default, the same objective as DiffPC's energy
-at a clamped output: ``0.5 * ||target - y||^2`` per sample, averaged over the batch
-(``loss="ce"`` gives softmax cross-entropy instead). Gradients come from autograd.
+``y = W_L relu(... relu(W_1 x + b_1) ...) + b_L``, each ``W_l`` the same connection as in
+:class:`~lava_diffpc.reference.network.DiffPCNetwork` (fully connected, or a convolution;
+the first fully connected layer after a convolution sees the flattened feature map), with
+the same initialisation, the same dropout (inverted, hidden fully connected layers) and,
+by default, the same objective as DiffPC's energy at a clamped output:
+``0.5 * ||target - y||^2`` per sample, averaged over the batch (``loss="ce"`` gives
+softmax cross-entropy instead). Gradients come from autograd.
 """
 
 from __future__ import annotations
 
 import torch
 
-from lava_diffpc.reference.network import DiffPCConfig, init_parameters
+from lava_diffpc.reference.network import ConnectedNetwork, DiffPCConfig, shape_input
 
 BP_LOSSES = ("mse", "ce")
 
 
-class BackpropNetwork:
-    """Dense ReLU MLP with the interface of :class:`DiffPCNetwork` used by the trainer."""
+class BackpropNetwork(ConnectedNetwork):
+    """Dense ReLU network (MLP or conv net) with the trainer's interface of
+    :class:`~lava_diffpc.reference.network.DiffPCNetwork`."""
 
     def __init__(self, config: DiffPCConfig, params=None, *, seed: int = 0,
                  dtype: torch.dtype = torch.float32, device: str | torch.device = "cpu",
                  loss: str = "mse"):
         if loss not in BP_LOSSES:
             raise ValueError(f"backprop loss must be one of {BP_LOSSES}, got {loss!r}")
-        self.config = config
+        super().__init__(config, params, seed=seed, dtype=dtype, device=device)
         self.loss = loss
-        if params is None:
-            params = init_parameters(config.sizes, seed, dtype, device)
-        self.weights = [w.to(device=device, dtype=dtype) for w, _ in params]
-        self.biases = [b.to(device=device, dtype=dtype) for _, b in params]
-
-    @property
-    def parameters(self) -> list[torch.Tensor]:
-        return [p for pair in zip(self.weights, self.biases) for p in pair]
-
-    @property
-    def device(self) -> torch.device:
-        return self.weights[0].device
 
     def forward(self, x: torch.Tensor, generator: torch.Generator | None = None):
-        p = self.config.dropout
-        h = x.to(device=self.device, dtype=self.weights[0].dtype)
-        if self.config.input_gate:
+        """Output scores (B, n_L); dropout masks from ``generator`` (training only)."""
+        cfg, p = self.config, self.config.dropout
+        h = shape_input(x.to(device=self.device, dtype=self.weights[0].dtype), cfg)
+        if cfg.input_gate:
             h = torch.relu(h)
-        last = len(self.weights) - 1
-        for l, (w, b) in enumerate(zip(self.weights, self.biases)):
-            h = h @ w.T + b
+        dropout = set(cfg.dropout_layers) if generator is not None and p > 0 else set()
+        last = len(self.weights)
+        for l, (conn, w, b) in enumerate(zip(self.connections, self.weights, self.biases),
+                                         start=1):
+            h = conn.affine(h, w, b)
             if l < last:
                 h = torch.relu(h)
-                if generator is not None and p > 0:
+                if l in dropout:
                     keep = (torch.rand(h.shape, generator=generator) >= p).to(h)
                     h = h * keep / (1.0 - p)
         return h

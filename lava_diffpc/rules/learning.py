@@ -50,3 +50,20 @@ def sgd_update(w: Array, e_T: Array, pre: Array, alpha: float) -> Array:
     """Plain local SGD (the on-chip-feasible form): ``w + alpha * e_T^T pre / B``."""
     grad_w, _ = local_gradients(e_T, pre)
     return w - alpha * grad_w
+
+
+def sgd_bias_update(b: Array, e_T: Array, alpha: float) -> Array:
+    """Plain local SGD of the bias: ``b + alpha * mean_b(e_T)`` (``e_T``: (B, n_out))."""
+    _, grad_b = local_gradients(e_T, e_T[:, :1] * 0)
+    return b - alpha * grad_b
+
+
+def accumulate_activity(x_A: Array, spikes: Array, threshold: Array | float) -> Array:
+    """``x_A + T * s``: the presynaptic activity a synapse rebuilds from the ternary spikes
+    ``s`` it receives and the shared threshold ``T`` of the step they were sent at.
+
+    Summed from a sample's first step this equals the sender's own ``x_A`` (the same
+    operation in the same order as :func:`lava_diffpc.rules.dynamics.track`), so a synapse
+    knows its presynaptic factor ``x_A^{l-1}`` without any extra message.
+    """
+    return x_A + threshold * spikes

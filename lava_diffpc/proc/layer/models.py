@@ -16,7 +16,7 @@ from lava.magma.core.resources import CPU
 from lava.magma.core.sync.protocols.loihi_protocol import LoihiProtocol
 
 from lava_diffpc.proc.layer.process import DiffPCLayer
-from lava_diffpc.rules import dynamics, fixed
+from lava_diffpc.rules import dynamics, fixed, fixed_learning, learning
 from lava_diffpc.rules.dynamics import LayerState
 
 STATES = ("x_F", "x_T", "x_A", "e_T", "e_A", "e_in")
@@ -51,6 +51,10 @@ class _DiffPCLayerModel(PyLoihiProcessModel):
         self.err_count[int(learning)] += int(np.count_nonzero(s_err))
         self.s_out_act.send(s_act)
         self.s_out_err.send(s_err)
+        if self.proc_params["learn"]:
+            self.s_out_eT.send(self._third_factor(self.e_T))
+            if k == steps - 1:
+                self.bias[:] = self._bias_update(self.bias, self.e_T)
 
 
 @implements(proc=DiffPCLayer, protocol=LoihiProtocol)
@@ -63,6 +67,7 @@ class PyDiffPCLayerFloat(_DiffPCLayerModel):
     a_in_fb: PyInPort = LavaPyType(PyInPort.VEC_DENSE, float)
     s_out_act: PyOutPort = LavaPyType(PyOutPort.VEC_DENSE, float)
     s_out_err: PyOutPort = LavaPyType(PyOutPort.VEC_DENSE, float)
+    s_out_eT: PyOutPort = LavaPyType(PyOutPort.VEC_DENSE, float)
     x_F: np.ndarray = LavaPyType(np.ndarray, float)
     x_T: np.ndarray = LavaPyType(np.ndarray, float)
     x_A: np.ndarray = LavaPyType(np.ndarray, float)
@@ -88,6 +93,13 @@ class PyDiffPCLayerFloat(_DiffPCLayerModel):
                                    error_spikes=learning, clamp=clamp,
                                    gate=self.proc_params["gate"])
 
+    @staticmethod
+    def _third_factor(e_T: np.ndarray) -> np.ndarray:
+        return e_T
+
+    def _bias_update(self, bias: np.ndarray, e_T: np.ndarray) -> np.ndarray:
+        return learning.sgd_bias_update(bias, e_T[None, :], self.proc_params["alpha"])
+
 
 @implements(proc=DiffPCLayer, protocol=LoihiProtocol)
 @requires(CPU)
@@ -99,6 +111,7 @@ class PyDiffPCLayerFixed(_DiffPCLayerModel):
     a_in_fb: PyInPort = LavaPyType(PyInPort.VEC_DENSE, np.int32, precision=24)
     s_out_act: PyOutPort = LavaPyType(PyOutPort.VEC_DENSE, np.int32, precision=2)
     s_out_err: PyOutPort = LavaPyType(PyOutPort.VEC_DENSE, np.int32, precision=2)
+    s_out_eT: PyOutPort = LavaPyType(PyOutPort.VEC_DENSE, np.int32, precision=8)
     x_F: np.ndarray = LavaPyType(np.ndarray, np.int32, precision=24)
     x_T: np.ndarray = LavaPyType(np.ndarray, np.int32, precision=24)
     x_A: np.ndarray = LavaPyType(np.ndarray, np.int32, precision=24)
@@ -124,3 +137,9 @@ class PyDiffPCLayerFixed(_DiffPCLayerModel):
         return fixed.layer_step(state, fwd, fb, int(t_prev), int(t_now), int(gamma),
                                 fwd_exp=params["fwd_exp"], fb_exp=params["fb_exp"],
                                 error_spikes=learning, clamp=clamp, gate=params["gate"])
+
+    def _third_factor(self, e_T: np.ndarray) -> np.ndarray:
+        return fixed_learning.error_factor(e_T, self.proc_params["err_shift"])
+
+    def _bias_update(self, bias: np.ndarray, e_T: np.ndarray) -> np.ndarray:
+        return fixed_learning.bias_update(bias, e_T, self.proc_params["lr_shift"])

@@ -25,6 +25,15 @@ class DiffPCLayer(AbstractProcess):
         s_e = ternary spike of e_T - e_A against T(k) when k >= k1, else 0; e_A += T s_e
         output layer, k == k1 - 1:  predictions[i] = argmax(x_T)
 
+    On-chip learning (``learn=True``, spec section 4.4, batch 1): every step the layer also
+    sends its third factor on ``s_out_eT`` (to the incoming synapse's ``a_in_post``): ``e_T``
+    (float) or its 8-bit form ``y = sign(e_T) min((|e_T| + 2**(s-1)) >> s, 127)``
+    (fixed, :func:`lava_diffpc.rules.fixed_learning.error_factor`, ``s = err_shift``); and at
+    the sample's last step (k == steps - 1, after the step) it updates its own bias,
+    ``bias += alpha e_T`` (float, :func:`lava_diffpc.rules.learning.sgd_bias_update`) or
+    :func:`lava_diffpc.rules.fixed_learning.bias_update` with ``alpha = 2**-lr_shift``
+    (fixed), which the next sample's reset loads into ``x_F``.
+
     ``floating_pt`` runs :func:`lava_diffpc.rules.dynamics.layer_step` (states in activation
     units); ``fixed_pt`` runs :func:`lava_diffpc.rules.fixed.layer_step` (24-bit states in
     units of ``2**-F``, ``T`` as integers, ``fwd``/``fb`` integer dendritic sums scaled by the
@@ -32,7 +41,8 @@ class DiffPCLayer(AbstractProcess):
     ``-1`` for gamma = 0; see :mod:`lava_diffpc.fixed_point`).
 
     Ports: ``a_in_fwd``, ``a_in_fb`` (dendritic sums from the synapses below and above),
-    ``s_out_act``, ``s_out_err`` (ternary activity and error spikes, -1/0/+1).
+    ``s_out_act``, ``s_out_err`` (ternary activity and error spikes, -1/0/+1), ``s_out_eT``
+    (graded third factor, learning only).
 
     Vars: the six states ``x_F x_T x_A e_T e_A e_in``; ``bias``; the schedule tables
     ``thresholds`` and ``gammas`` (K entries, float gamma or fixed shift); phase lengths
@@ -54,12 +64,15 @@ class DiffPCLayer(AbstractProcess):
         gate: spiking-ReLU gate on activity spikes.
         fwd_exp, fb_exp: fixed point only: weight exponents of the incoming synapse and of
             the synapse above (feedback).
+        learn: on-chip learning (above).
+        alpha: float learning rate; lr_shift, err_shift: fixed point ``a`` and ``s``.
     """
 
     def __init__(self, *, shape: tuple[int], bias: np.ndarray, thresholds: np.ndarray,
                  gammas: np.ndarray, k1: int, steps: int, output: bool = False,
                  labels: np.ndarray | None = None, target: float = 1.0, num_samples: int = 1,
-                 gate: bool = True, fwd_exp: int = 0, fb_exp: int = 0,
+                 gate: bool = True, fwd_exp: int = 0, fb_exp: int = 0, learn: bool = False,
+                 alpha: float = 0.0, lr_shift: int = 0, err_shift: int = 0,
                  name: str | None = None) -> None:
         shape = tuple(int(s) for s in shape)
         if len(shape) != 1 or shape[0] < 1:
@@ -71,12 +84,16 @@ class DiffPCLayer(AbstractProcess):
             raise ValueError(f"the output layer needs {num_samples} labels for a learning phase")
         if np.shape(bias) != shape:
             raise ValueError(f"bias of shape {np.shape(bias)}; expected {shape}")
+        if learn and steps == k1:
+            raise ValueError("on-chip learning needs a learning phase (steps > k1)")
         super().__init__(shape=shape, output=output, gate=gate, fwd_exp=int(fwd_exp),
-                         fb_exp=int(fb_exp), name=name)
+                         fb_exp=int(fb_exp), learn=bool(learn), alpha=float(alpha),
+                         lr_shift=int(lr_shift), err_shift=int(err_shift), name=name)
         self.a_in_fwd = InPort(shape=shape)
         self.a_in_fb = InPort(shape=shape)
         self.s_out_act = OutPort(shape=shape)
         self.s_out_err = OutPort(shape=shape)
+        self.s_out_eT = OutPort(shape=shape)
         for state in ("x_F", "x_T", "x_A", "e_T", "e_A", "e_in"):
             setattr(self, state, Var(shape=shape, init=0))
         self.bias = Var(shape=shape, init=np.asarray(bias))

@@ -1,0 +1,65 @@
+"""Inference of a trained DiffPC MLP on any of the drivers of the same rules.
+
+| backend | driver | arithmetic |
+|---|---|---|
+| ``reference`` | :class:`~lava_diffpc.reference.network.DiffPCNetwork` (torch) | float |
+| ``fixedsim`` | :class:`~lava_diffpc.fixedsim.FixedPointNetwork` (NumPy) | Loihi fixed point |
+| ``lava-float`` | Lava graph on ``Loihi2SimCfg``, ``floating_pt`` models | float |
+| ``lava-fixed`` | Lava graph on ``Loihi2SimCfg``, ``fixed_pt`` models | Loihi fixed point |
+| ``loihi2`` | Lava graph on ``Loihi2HwCfg`` (needs Intel's lava-loihi) | chip |
+
+The Lava backends import Lava lazily, so the first two work on any Python.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from lava_diffpc.metrics import CommStats
+from lava_diffpc.reference.network import DiffPCNetwork
+
+BACKENDS = ("reference", "fixedsim", "lava-float", "lava-fixed", "loihi2")
+
+
+@dataclass
+class Inference:
+    """Predictions of one backend over a dataset, with its spike counts and wall time."""
+
+    predictions: np.ndarray
+    stats: CommStats
+    seconds: float
+
+
+def infer(model: DiffPCNetwork, x: np.ndarray, backend: str = "reference",
+          batch_size: int = 1000) -> Inference:
+    """Feed-forward predictions of ``model`` (its weights) on ``x`` with ``backend``."""
+    if backend not in BACKENDS:
+        raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
+    config = model.config
+    sched = config.schedule
+    stats = CommStats(config.sizes, {"ff": sched.k1, "learn": sched.k2})
+    start = time.perf_counter()
+    if backend == "reference":
+        xt = torch.as_tensor(x)
+        pred = np.concatenate([model.predict(xt[i:i + batch_size], stats=stats).cpu().numpy()
+                               for i in range(0, len(xt), batch_size)])
+        return Inference(pred, stats, time.perf_counter() - start)
+    params = [(w.detach().cpu().double().numpy(), b.detach().cpu().double().numpy())
+              for w, b in zip(model.weights, model.biases)]
+    if backend == "fixedsim":
+        from lava_diffpc.fixed_point import quantize_input, quantize_params
+        from lava_diffpc.fixedsim import FixedPointNetwork
+
+        sim = FixedPointNetwork(config, quantize_params(params))
+        pred = sim.predict(quantize_input(x), batch_size=batch_size, stats=stats)
+        return Inference(pred, stats, time.perf_counter() - start)
+    from lava_diffpc.lava_graph import run_dataset
+
+    mode = "float" if backend == "lava-float" else "fixed"
+    result = run_dataset(config, params, x, mode=mode,
+                         backend="loihi2" if backend == "loihi2" else "sim")
+    return Inference(result.predictions, result.stats, time.perf_counter() - start)
