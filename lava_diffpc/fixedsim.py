@@ -193,9 +193,10 @@ class FixedPointNetwork:
         (:func:`~lava_diffpc.rules.fixed_learning.pre_trace_from_state`), which equals the
         trace the Lava synapse sums from the spikes (tested).
 
-        Speed (batch 1, NumPy, one core of a busy 2-core x86 machine): about 17 samples/s for
-        784-400-10 at 75 steps and 80-90 for 64-32-10 at 48 steps; Python overhead per step
-        dominates, the dendritic sums touch only the columns that spiked.
+        Speed (batch 1, NumPy, one core of a 2-core x86 machine): about 40 samples/s for
+        784-400-10 at 75 steps on a free core (11-17 with other jobs on the cores), 80-90
+        for 64-32-10 at 48 steps; Python overhead per step dominates, the dendritic sums
+        touch only the columns that spiked.
         """
         q, fmt = self.qparams, self.qparams.fmt
         x_int, labels = np.asarray(x_int), np.asarray(labels, dtype=np.int64)
