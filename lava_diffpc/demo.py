@@ -82,6 +82,8 @@ def _comm(stats: CommStats | dict | None) -> tuple[float, float]:
 
 def _row(name: str, acc: float, comm: tuple[float, float], seconds: float) -> str:
     act, err = comm
+    if np.isnan(act):  # backprop: one 32-bit float per neuron and direction, no spikes
+        return f"{name:<44}{100 * acc:>8.2f}{'-':>10}{'-':>9}{'-':>10}{'-':>9}{seconds:>9.1f}"
     return (f"{name:<44}{100 * acc:>8.2f}{act:>10.3f}{2 * act:>9.3f}{err:>10.4f}"
             f"{2 * err:>9.4f}{seconds:>9.1f}")
 
