@@ -23,22 +23,19 @@ from lava_diffpc.fixed_point import FixedFormat, quantize_input, quantize_params
 from lava_diffpc.fixedsim import FixedPointNetwork
 from lava_diffpc.reference.network import DiffPCConfig, DiffPCNetwork
 from lava_diffpc.rules.schedule import Schedule
+from lava_diffpc.train import TrainConfig, Trainer
 
 
-def train(cfg: DiffPCConfig, x: np.ndarray, y: np.ndarray, epochs: int) -> list:
-    """AdamW on the reference's local gradients; returns float64 [(W, b), ...]."""
+def train(cfg: DiffPCConfig, ds, epochs: int) -> list:
+    """AdamW (2e-3, batch 32) on the reference's local gradients, via the project's Trainer;
+    returns float64 [(W, b), ...]."""
     net = DiffPCNetwork(cfg, seed=0)
-    opt = torch.optim.AdamW(net.parameters, lr=2e-3, weight_decay=1e-4)
-    xt, yt = torch.tensor(x), torch.tensor(y)
-    gen = torch.Generator().manual_seed(0)
-    for epoch in range(epochs):
-        perm = torch.randperm(len(xt), generator=gen)
-        for i in range(0, len(xt), 32):
-            grads = net.run(xt[perm[i:i + 32]], yt[perm[i:i + 32]]).grads
-            for p, g in zip(net.parameters, [t for pair in grads for t in pair]):
-                p.grad = g
-            opt.step()
-        print(f"  epoch {epoch + 1}/{epochs} trained")
+    data = tuple(torch.from_numpy(a) for a in (ds.x_train, ds.y_train, ds.x_test, ds.y_test))
+    trainer = Trainer(net, "diffpc", data, TrainConfig(epochs=epochs, batch_size=32, lr=2e-3,
+                                                       lr_schedule="constant"), None, {})
+    while not trainer.finished:
+        record = trainer.train_epoch(progress=False)
+        print(f"  epoch {record['epoch']}/{epochs}: test accuracy {record['test_acc']:.4f}")
     return [(w.double().numpy(), b.double().numpy()) for w, b in zip(net.weights, net.biases)]
 
 
@@ -58,7 +55,7 @@ def main() -> None:
         params = list(zip(arrays[0::2], arrays[1::2]))
     else:
         print(f"training {cfg.sizes} with the float reference ({args.epochs} epochs)")
-        params = train(cfg, ds.x_train, ds.y_train, args.epochs)
+        params = train(cfg, ds, args.epochs)
     if args.save:
         np.savez(args.save, *[a for pair in params for a in pair])
 
