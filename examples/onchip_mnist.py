@@ -30,7 +30,6 @@ import torch
 from lava_diffpc.data import load_dataset
 from lava_diffpc.fixed_point import quantize_for_learning, quantize_input
 from lava_diffpc.fixedsim import FixedPointNetwork
-from lava_diffpc.metrics import CommStats
 from lava_diffpc.presets import preset
 from lava_diffpc.reference.network import init_parameters
 from lava_diffpc.rules.fixed_learning import OnChipRule
@@ -87,7 +86,7 @@ def main() -> None:
         correct = saturated = 0
         for start in range(0, len(order), args.eval_every):
             idx = order[start:start + args.eval_every]
-            stats = CommStats(cfg.sizes, {"ff": cfg.schedule.k1, "learn": cfg.schedule.k2})
+            stats = cfg.comm_stats()
             res = net.train(x_train[idx], ds.y_train[idx], rule, stats=stats)
             correct += int((res.predictions == ds.y_train[idx]).sum())
             saturated += sum(res.saturated)

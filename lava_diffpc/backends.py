@@ -40,8 +40,7 @@ def infer(model: DiffPCNetwork, x: np.ndarray, backend: str = "reference",
     if backend not in BACKENDS:
         raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
     config = model.config
-    sched = config.schedule
-    stats = CommStats(config.sizes, {"ff": sched.k1, "learn": sched.k2})
+    stats = config.comm_stats()
     start = time.perf_counter()
     if backend == "reference":
         xt = torch.as_tensor(x)

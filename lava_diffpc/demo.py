@@ -66,10 +66,6 @@ def train_reference_sgd(net: DiffPCNetwork, x: torch.Tensor, y: torch.Tensor,
     return predictions
 
 
-def _stats(config: DiffPCConfig) -> CommStats:
-    return CommStats(config.sizes, {"ff": config.schedule.k1, "learn": config.schedule.k2})
-
-
 def _comm(stats: CommStats | dict | None) -> tuple[float, float]:
     """(activity spikes, error spikes) per neuron per training sample, both phases."""
     if stats is None:
@@ -131,7 +127,7 @@ def run_demo(out: Path, epochs: int | None = None, lava_samples: int | None = No
                             [b.copy() for b in q_init.biases], q_init.fmt)
     sim = FixedPointNetwork(cfg, q_sim)
     x_int, xt_int = quantize_input(x_tr), quantize_input(ds.x_test)
-    train_stats = _stats(cfg)
+    train_stats = cfg.comm_stats()
     tr = sim.train(x_int, y_tr, rule, stats=train_stats)
     pred_sim = sim.predict(xt_int)
     acc_sim = float((pred_sim == ds.y_test).mean())

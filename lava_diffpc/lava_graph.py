@@ -292,8 +292,7 @@ class DiffPCGraph:
     def comm_stats(self) -> CommStats:
         """Spike counts from the processes' own counters, as :mod:`lava_diffpc.metrics`
         defines them (activity of layers 0..L-1, error of layers 2..L), per finished sample."""
-        sched = self.config.schedule
-        stats = CommStats(self.config.sizes, {"ff": sched.k1, "learn": sched.k2})
+        stats = self.config.comm_stats()
         act = [self._get(self.input.act_count)] + [self._get(p.act_count) for p in self.layers]
         err = [np.zeros(2)] + [self._get(p.err_count) for p in self.layers]
         for p, phase in enumerate(("ff", "learn")):

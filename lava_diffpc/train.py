@@ -114,8 +114,7 @@ def comm_stats_for(model) -> CommStats | None:
     """Empty spike counters for a DiffPC model; None for the backprop baseline."""
     if not isinstance(model, DiffPCNetwork):
         return None
-    sched = model.config.schedule
-    return CommStats(model.config.sizes, {"ff": sched.k1, "learn": sched.k2})
+    return model.config.comm_stats()
 
 
 def _seeded(*parts: int) -> torch.Generator:

@@ -7,7 +7,7 @@ import torch
 from lava_diffpc.metrics import BITS_PER_SPIKE, CommStats, count_spikes
 from lava_diffpc.reference.network import DiffPCConfig, DiffPCNetwork
 from lava_diffpc.rules.dynamics import relu_gate, ternary_spike
-from lava_diffpc.rules.learning import local_gradients
+from lava_diffpc.rules.learning import local_gradients, sgd_bias_update, sgd_update
 from lava_diffpc.rules.schedule import Schedule
 
 F64 = torch.float64
@@ -67,6 +67,22 @@ def test_local_gradients_are_the_batch_mean_outer_product():
                          [-2 * .5 + .5 * 2, -2 * 1 + .5 * -1, 0 + .5 * 1]]) / 2
     assert np.array_equal(gw.numpy(), by_hand)
     assert gb.tolist() == [-2.0, 0.75]
+
+
+def test_sgd_updates_by_hand():
+    w = np.array([[1.0, 0.0], [0.0, 1.0]])
+    e = np.array([[0.5, -1.0], [1.5, 0.0]])  # 2 samples, 2 post neurons
+    pre = np.array([[2.0, 0.0], [0.0, 4.0]])
+    # W + alpha * mean_b(e pre^T), alpha = 0.5: mean = [[0.5, 3], [-1, 0]]
+    assert sgd_update(w, e, pre, 0.5).tolist() == [[1.25, 1.5], [-0.5, 1.0]]
+    # b + alpha * mean_b(e): mean = [1, -0.5]
+    assert sgd_bias_update(np.array([0.0, 1.0]), e, 0.5).tolist() == [0.5, 0.75]
+
+
+def test_comm_stats_of_a_config_cover_both_phases():
+    cfg = DiffPCConfig(sizes=(4, 3, 2), schedule=Schedule(n=2, c1=3, c2=1))
+    stats = cfg.comm_stats()
+    assert stats.sizes == (4, 3, 2) and stats.steps == {"ff": 6, "learn": 2}
 
 
 @pytest.mark.parametrize("n", [3, 4, 6, 8])

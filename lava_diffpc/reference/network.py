@@ -125,6 +125,10 @@ class DiffPCConfig:
     input_shape: tuple[int, ...] | None = None
     convs: tuple[ConvSpec, ...] = ()
 
+    def comm_stats(self) -> CommStats:
+        """Empty spike counters for this network and schedule (both phases)."""
+        return CommStats(self.sizes, {"ff": self.schedule.k1, "learn": self.schedule.k2})
+
     def __post_init__(self) -> None:
         self.sizes = tuple(int(s) for s in self.sizes)
         self.convs = tuple(self.convs)

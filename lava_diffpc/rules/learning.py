@@ -42,8 +42,12 @@ def local_gradients(e_T: Array, pre: Array) -> tuple[Array, Array]:
     ``e_T``: (B, n_out) post target errors; ``pre``: (B, n_in) presynaptic factors.
     Returns arrays of shape (n_out, n_in) and (n_out,).
     """
-    batch = e_T.shape[0]
-    return -(e_T.T @ pre) / batch, -e_T.sum(0) / batch
+    return -(e_T.T @ pre) / e_T.shape[0], bias_gradient(e_T)
+
+
+def bias_gradient(e_T: Array) -> Array:
+    """``-mean_b(e_T)``: the bias is a synapse from an always-on unit (activity 1)."""
+    return -e_T.sum(0) / e_T.shape[0]
 
 
 def sgd_update(w: Array, e_T: Array, pre: Array, alpha: float) -> Array:
@@ -54,8 +58,7 @@ def sgd_update(w: Array, e_T: Array, pre: Array, alpha: float) -> Array:
 
 def sgd_bias_update(b: Array, e_T: Array, alpha: float) -> Array:
     """Plain local SGD of the bias: ``b + alpha * mean_b(e_T)`` (``e_T``: (B, n_out))."""
-    _, grad_b = local_gradients(e_T, e_T[:, :1] * 0)
-    return b - alpha * grad_b
+    return b - alpha * bias_gradient(e_T)
 
 
 def accumulate_activity(x_A: Array, spikes: Array, threshold: Array | float) -> Array:
