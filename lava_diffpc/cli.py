@@ -1,9 +1,12 @@
-"""Command line: ``python -m lava_diffpc {train,evaluate,demo,presets}``.
+"""Command line: ``python -m lava_diffpc {train,evaluate,align,figures,demo,presets}``.
 
 ``train`` starts from a named preset (default ``digits``, the embedded data set) and lets
 every option override it; it trains DiffPC and/or the backprop baseline epoch by epoch,
 prints a table row per epoch, writes ``results.json`` and atomic checkpoints into the run
 folder, and ``--resume`` continues an interrupted run exactly where it stopped.
+``align`` compares DiffPC's local gradients with backprop's layer by layer (the tool for
+choosing the threshold exponent m); ``figures`` draws accuracy curves, spike histograms and
+the threshold schedule as PNG files.
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ from lava_diffpc.train import (
     write_json,
 )
 
+FIGURE_KINDS = ("accuracy", "spikes", "schedule")
 OPTION_TYPES: dict[str, Any] = {
     "dataset": str, "arch": str, "m": int, "n": int, "c1": int, "c2": int, "schedule": str,
     "a": float, "gamma": float, "gamma_mode": str, "presyn": str, "target_scale": float,
@@ -90,6 +94,31 @@ def build_parser() -> argparse.ArgumentParser:
                     help="DiffPC driver: float reference, fast fixed-point simulator, Lava "
                          "graph (float or fixed, CPU simulator) or Loihi 2 (needs lava-loihi)")
     _add_common(ev)
+
+    al = sub.add_parser("align", help="per-layer cosine of DiffPC's local gradients with "
+                                      "backprop's, for the preset and variants of it")
+    al.add_argument("--preset", default="digits", choices=sorted(PRESETS))
+    al.add_argument("--variant", action="append", default=[],
+                    help="options to change, e.g. 'm=-2' or 'm=-3,target_scale=2' "
+                         "(repeatable; the preset itself is always the first row)")
+    al.add_argument("--warmup-batches", type=int, default=100,
+                    help="backprop AdamW steps before comparing (0: at initialisation)")
+    al.add_argument("--batch-size", type=int, default=256)
+    al.add_argument("--seed", type=int, default=0)
+    _add_common(al)
+
+    fig = sub.add_parser("figures", help="PNG figures: accuracy curves, per-layer spike "
+                                         "histograms, threshold schedules")
+    fig.add_argument("runs", nargs="*", help="run folders (results.json, checkpoint-diffpc.pt)")
+    fig.add_argument("--schedules", nargs="*", default=None, metavar="PRESET",
+                     help="presets whose threshold schedule to draw (default: the runs' "
+                          "presets, or all presets when no run is given)")
+    fig.add_argument("--samples", type=int, default=1000,
+                     help="test samples for the spike histograms")
+    fig.add_argument("--what", nargs="+", default=list(FIGURE_KINDS), choices=FIGURE_KINDS,
+                     help="which figures to draw (default all)")
+    fig.add_argument("--out", default="docs/figures")
+    _add_common(fig)
 
     demo = sub.add_parser("demo", help="the embedded-default story on scikit-learn digits")
     demo.add_argument("--out", default="runs/demo")
@@ -317,6 +346,50 @@ def cmd_evaluate(args: argparse.Namespace) -> dict[str, Any]:
     return results
 
 
+def parse_variant(text: str) -> dict[str, Any]:
+    """``"m=-3,target_scale=2"`` -> ``{"m": -3, "target_scale": 2.0}`` (train option types)."""
+    out: dict[str, Any] = {}
+    for item in filter(None, (t.strip() for t in text.split(","))):
+        key, sep, value = item.partition("=")
+        key = key.strip().replace("-", "_")
+        if not sep or key not in OPTION_TYPES:
+            raise ValueError(f"bad --variant item {item!r}: expected name=value with a name "
+                             f"from {sorted(OPTION_TYPES)}")
+        out[key] = OPTION_TYPES[key](value.strip())
+    return out
+
+
+def cmd_align(args: argparse.Namespace) -> None:
+    from lava_diffpc.alignment import backprop_warmup, format_table, gradient_alignment
+
+    base = {**preset(args.preset), "seed": args.seed}
+    variants = [("preset", {})] + [(v, parse_variant(v)) for v in args.variant]
+    arch = parse_layers(base["arch"])
+    ds = load_data(base["dataset"], args, flatten=not arch.convs)
+    _check_arch(arch, ds)
+    x, y = torch.from_numpy(ds.x_train), torch.from_numpy(ds.y_train)
+    if len(x) < 2 * args.batch_size:
+        raise ValueError(f"--batch-size {args.batch_size} needs >= {2 * args.batch_size} "
+                         f"training samples, {ds.name} has {len(x)}")
+    probe = slice(len(x) - args.batch_size, len(x))  # never seen by the warm-up
+    rows = []
+    for name, variant in variants:  # the warm-up trains towards the variant's own target
+        opts = {**base, **variant}
+        params = backprop_warmup(opts, x[:probe.start], y[:probe.start], args.warmup_batches,
+                                 args.batch_size, device=args.device)
+        rows.append((name, gradient_alignment(opts, params, x[probe], y[probe], args.device)))
+    print(f"{args.preset}: {ds.name} {base['arch']}, {args.batch_size} training samples, "
+          f"weights after {args.warmup_batches} backprop batches (seed {args.seed})")
+    print(format_table(rows))
+
+
+def cmd_figures(args: argparse.Namespace) -> None:
+    from lava_diffpc import figures
+
+    for path in figures.draw_all(args):
+        print(path)
+
+
 def cmd_demo(args: argparse.Namespace) -> None:
     from lava_diffpc import demo
 
@@ -337,6 +410,10 @@ def main(argv: list[str] | None = None) -> int:
             cmd_train(args)
         elif args.command == "evaluate":
             cmd_evaluate(args)
+        elif args.command == "align":
+            cmd_align(args)
+        elif args.command == "figures":
+            cmd_figures(args)
         elif args.command == "demo":
             cmd_demo(args)
         else:

@@ -277,7 +277,8 @@ class DiffPCNetwork(ConnectedNetwork):
     # ------------------------------------------------------------------ run
     def run(self, x: torch.Tensor, labels: torch.Tensor | None = None, *,
             stats: CommStats | None = None, generator: torch.Generator | None = None,
-            record: list | None = None) -> RunResult:
+            record: list | None = None,
+            per_neuron: dict | None = None) -> RunResult:
         """Run one batch through the schedule.
 
         ``x``: (B, *input_shape), or (B, n_0) flattened in CHW order. Without ``labels``
@@ -285,7 +286,10 @@ class DiffPCNetwork(ConnectedNetwork):
         follows with the output clamped to ``target_scale * one_hot``, and the result
         carries the local gradients. ``generator`` draws the dropout masks (training
         only). ``record``, when a list, receives per step a dict of every state and spike
-        (for the step-by-step tests).
+        (for the step-by-step tests). ``per_neuron``, when a dict, accumulates each
+        neuron's transmitted spikes per sample: ``per_neuron[(phase, kind, l)]`` is a
+        ``(B, *shapes[l])`` count, ``phase`` ``"ff"`` or ``"learn"``, ``kind``
+        ``"activity"`` or ``"error"`` (the spike histograms of :mod:`lava_diffpc.figures`).
         """
         cfg, sched, conns = self.config, self.config.schedule, self.connections
         n_layers, n_out = len(cfg.sizes) - 1, cfg.sizes[-1]
@@ -335,6 +339,8 @@ class DiffPCNetwork(ConnectedNetwork):
             s_act, s_err = new_act, new_err
             if stats is not None:
                 self._count(counts, "learn" if learning else "ff", s_act, s_err, keep)
+            if per_neuron is not None:
+                self._tally(per_neuron, "learn" if learning else "ff", s_act, s_err, keep)
             if record is not None:
                 record.append({"k": k, "x_A0": x_A0.clone(), "s_act": [s.clone() for s in s_act],
                                "s_err": [s.clone() for s in s_err],
@@ -391,6 +397,14 @@ class DiffPCNetwork(ConnectedNetwork):
             e = count_spikes(_masked(s_err[l], keep[l])) if l >= 2 else 0
             prev = counts.get((phase, l), (0, 0))
             counts[(phase, l)] = (prev[0] + a, prev[1] + e)
+
+    @staticmethod
+    def _tally(per_neuron: dict, phase: str, s_act, s_err, keep) -> None:
+        """Add this step's spikes, per sample and neuron, to ``per_neuron`` (see :meth:`run`)."""
+        for kind, spikes in (("activity", s_act), ("error", s_err)):
+            for l, s in enumerate(spikes):
+                key = (phase, kind, l)
+                per_neuron[key] = per_neuron.get(key, 0) + _masked(s, keep[l]).abs()
 
     def _gradients(self, x, x_A0, states, keep, scale):
         """Local gradients of every connection from the final errors and activities."""

@@ -1,0 +1,183 @@
+"""PNG figures of trained runs and schedules (``python -m lava_diffpc figures``).
+
+* ``accuracy-<preset>[_<changed options>].png``: test accuracy per epoch of DiffPC (solid)
+  and its backprop twin (dashed), one thin line per seed and their mean in bold, from each
+  run folder's ``results.json`` (held-out accuracy too, when the run held samples out).
+* ``spikes-<run>.png``: per-layer histograms of the spikes one neuron sends for one sample:
+  activity spikes of layers 0..L-1 in the feed-forward phase (inference) and error spikes
+  of layers 2..L in the learning phase, on the first ``--samples`` test samples, from the
+  run's ``checkpoint-diffpc.pt``. Only transmitted spikes count (as in
+  :mod:`lava_diffpc.metrics`): the output's activity and layer 1's errors go nowhere.
+* ``schedule-<presets>.png``: threshold ``T(k)`` (log scale) and target-update rate
+  ``gamma(k)`` over one training sample's steps, per preset.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402  (after choosing the headless backend)
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+from matplotlib.ticker import MaxNLocator  # noqa: E402
+
+from lava_diffpc.presets import PRESETS, parse_layers, preset  # noqa: E402
+from lava_diffpc.train import build_model, network_config  # noqa: E402
+
+MODEL_STYLE = {"diffpc": ("DiffPC", "-"), "bp": ("backprop", "--")}
+
+
+def run_label(opts: dict[str, Any]) -> str:
+    """The preset plus every option a run changed (the seed aside): ``mnist-l m=-3``.
+
+    Runs with equal labels are seeds of one configuration and share an accuracy figure.
+    """
+    base = preset(opts["preset"])
+    changed = [f"{k}={v}" for k, v in opts.items()
+               if k not in ("seed", "preset") and k in base and base[k] != v]
+    return " ".join([opts["preset"], *changed])
+
+
+def accuracy_curves(runs: list[dict[str, Any]], title: str, path: Path) -> Path:
+    """Test (and held-out) accuracy per epoch of several seeds of one preset."""
+    fig, ax = plt.subplots(figsize=(6.4, 4.2))
+    for model, (label, style) in MODEL_STYLE.items():
+        for split, color_shift in (("test_acc", 0), ("heldout_acc", 2)):
+            curves = [[100 * h[split] for h in r[model]["history"] if split in h]
+                      for r in runs if model in r]
+            curves = [c for c in curves if c]
+            if not curves:
+                continue
+            color = f"C{(0 if model == 'diffpc' else 1) + color_shift}"
+            for c in curves:
+                ax.plot(range(1, len(c) + 1), c, style, color=color, alpha=0.3, lw=0.8)
+            n = min(len(c) for c in curves)
+            mean = np.mean([c[:n] for c in curves], axis=0)
+            what = "test" if split == "test_acc" else "held-out"
+            ax.plot(range(1, n + 1), mean, style, color=color, lw=2,
+                    label=f"{label}, {what} (mean of {len(curves)})")
+    ax.set_xlabel("epoch")
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.set_ylabel("accuracy (%)")
+    ax.set_title(title)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
+
+
+@torch.no_grad()
+def spike_counts(checkpoint: dict[str, Any], x: torch.Tensor, y: torch.Tensor,
+                 batch_size: int = 250, device: str = "cpu") -> dict[tuple, np.ndarray]:
+    """Spikes per neuron per sample, ``{(phase, kind, layer): (N, n_layer) int array}``.
+
+    Runs the checkpoint's DiffPC network on ``(x, y)``: feed-forward plus learning phase
+    (no dropout), counting transmitted spikes only (see the module docstring).
+    """
+    opts = checkpoint["model_opts"]
+    params = list(zip(checkpoint["params"][0::2], checkpoint["params"][1::2]))
+    net = build_model("diffpc", opts, params=params, device=device)
+    n_layers = len(net.config.sizes) - 1
+    wanted = ([("ff", "activity", l) for l in range(n_layers)]
+              + [("learn", "error", l) for l in range(2, n_layers + 1)])
+    parts: dict[tuple, list[np.ndarray]] = defaultdict(list)
+    for start in range(0, len(x), batch_size):
+        tally: dict = {}
+        net.run(x[start:start + batch_size], y[start:start + batch_size], per_neuron=tally)
+        for key in wanted:
+            parts[key].append(tally[key].reshape(len(tally[key]), -1).round().int().cpu().numpy())
+    return {key: np.concatenate(parts[key]) for key in wanted}
+
+
+def spike_histograms(counts: dict[tuple, np.ndarray], title: str, path: Path) -> Path:
+    """One panel per transmitting layer: how many spikes a neuron sends for one sample."""
+    keys = list(counts)
+    fig, axes = plt.subplots(1, len(keys), figsize=(3.2 * len(keys), 3.2), squeeze=False)
+    for ax, key in zip(axes[0], keys):
+        phase, kind, layer = key
+        c = counts[key].ravel()
+        bins = np.arange(0, max(int(c.max()), 1) + 2) - 0.5
+        ax.hist(c, bins=bins, color="C0" if kind == "activity" else "C3")
+        ax.set_yscale("log")
+        ax.set_title(f"layer {layer} {kind} ({phase})\nmean {c.mean():.3f}, silent "
+                     f"{100 * np.mean(c == 0):.0f}%", fontsize=9)
+        ax.set_xlabel("spikes per neuron per sample")
+    axes[0][0].set_ylabel("neuron-samples")
+    fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
+
+
+def schedule_plot(presets: list[str], path: Path) -> Path:
+    """Threshold and gamma over one training sample's steps, one row per preset."""
+    fig, axes = plt.subplots(len(presets), 1, figsize=(8, 2.2 * len(presets)), squeeze=False)
+    for ax, name in zip(axes[:, 0], presets):
+        sched = network_config(preset(name)).schedule
+        k = np.arange(sched.steps)
+        ax.step(k, sched.thresholds(), where="post", color="C0", label="threshold T(k)")
+        ax.set_yscale("log", base=2)
+        ax.set_ylabel("T(k)")
+        ax.axvline(sched.k1 - 0.5, color="k", lw=0.8, ls=":")
+        gamma_ax = ax.twinx()
+        gamma_ax.plot(k, sched.gammas(), ".", color="C3", ms=3, label="gamma(k)")
+        gamma_ax.set_ylim(-0.05, 1.05)
+        gamma_ax.set_ylabel("gamma", color="C3")
+        ax.set_title(f"{name}: m={sched.m}, n={sched.n}, {sched.kind}; feed-forward "
+                     f"{sched.k1} steps | learning {sched.k2} steps", fontsize=9)
+    axes[-1, 0].set_xlabel("time step k within one training sample")
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
+
+
+def draw_all(args: argparse.Namespace) -> list[Path]:
+    """The CLI's ``figures`` command: every figure the arguments ask for."""
+    from lava_diffpc.cli import load_data
+
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    what = set(args.what)
+    written, by_preset = [], defaultdict(list)
+    for run in map(Path, args.runs):
+        results_file = run / "results.json"
+        if not results_file.exists():
+            raise FileNotFoundError(f"{results_file} not found: pass run folders written by "
+                                    "'python -m lava_diffpc train'")
+        results = json.loads(results_file.read_text())
+        by_preset[run_label(results["options"])].append(results)
+        ckpt = run / "checkpoint-diffpc.pt"
+        if "spikes" in what and ckpt.exists():
+            state = torch.load(ckpt, map_location="cpu", weights_only=False)
+            opts = state["model_opts"]
+            args.limit_test = args.samples
+            ds = load_data(opts["dataset"], args, flatten=not parse_layers(opts["arch"]).convs)
+            counts = spike_counts(state, torch.from_numpy(ds.x_test), torch.from_numpy(ds.y_test),
+                                  device=args.device)
+            written.append(spike_histograms(
+                counts, f"{run_label(opts)} (seed {opts.get('seed', 0)}, epoch {state['epoch']}), "
+                        f"{len(ds.x_test)} {ds.name} test samples", out / f"spikes-{run.name}.png"))
+    for label, runs in by_preset.items() if "accuracy" in what else ():
+        stem = re.sub(r"[^A-Za-z0-9._-]+", "_", label)
+        written.append(accuracy_curves(runs, f"{label}: {runs[0]['dataset']}",
+                                       out / f"accuracy-{stem}.png"))
+    schedules = args.schedules
+    if schedules is None:
+        schedules = sorted({r["options"]["preset"] for runs in by_preset.values()
+                            for r in runs}) or list(PRESETS)
+    if schedules and "schedule" in what:
+        stem = "all" if set(schedules) == set(PRESETS) else "-".join(schedules)
+        written.append(schedule_plot(schedules, out / f"schedule-{stem}.png"))
+    return written
