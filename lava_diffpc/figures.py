@@ -29,6 +29,7 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 from matplotlib.ticker import MaxNLocator  # noqa: E402
 
+from lava_diffpc.data import load_dataset  # noqa: E402
 from lava_diffpc.presets import PRESETS, parse_layers, preset  # noqa: E402
 from lava_diffpc.train import build_model, network_config  # noqa: E402
 
@@ -145,8 +146,6 @@ def schedule_plot(presets: list[str], path: Path) -> Path:
 
 def draw_all(args: argparse.Namespace) -> list[Path]:
     """The CLI's ``figures`` command: every figure the arguments ask for."""
-    from lava_diffpc.cli import load_data
-
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     what = set(args.what)
@@ -162,8 +161,9 @@ def draw_all(args: argparse.Namespace) -> list[Path]:
         if "spikes" in what and ckpt.exists():
             state = torch.load(ckpt, map_location="cpu", weights_only=False)
             opts = state["model_opts"]
-            args.limit_test = args.samples
-            ds = load_data(opts["dataset"], args, flatten=not parse_layers(opts["arch"]).convs)
+            ds = load_dataset(opts["dataset"], args.data_dir, download=args.download,
+                              flatten=not parse_layers(opts["arch"]).convs,
+                              limit_test=args.samples)
             counts = spike_counts(state, torch.from_numpy(ds.x_test), torch.from_numpy(ds.y_test),
                                   device=args.device)
             written.append(spike_histograms(
