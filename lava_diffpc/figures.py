@@ -8,6 +8,8 @@
   of layers 2..L in the learning phase, on the first ``--samples`` test samples, from the
   run's ``checkpoint-diffpc.pt``. Only transmitted spikes count (as in
   :mod:`lava_diffpc.metrics`): the output's activity and layer 1's errors go nowhere.
+  The test images are standardised with the whole training split's statistics; a run
+  that held samples out (``--heldout``) trained on slightly different ones.
 * ``schedule-<presets>.png``: threshold ``T(k)`` (log scale) and target-update rate
   ``gamma(k)`` over one training sample's steps, per preset.
 """
