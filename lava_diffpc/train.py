@@ -1,9 +1,9 @@
-"""Training and evaluation harness shared by DiffPC and the backprop baseline.
+"""Training and evaluation harness shared by DiffPC and its baselines (backprop, standard PC).
 
-Both models expose ``parameters``, ``gradients(x, y, generator, stats)`` and
+All models expose ``parameters``, ``gradients(x, y, generator, stats)`` and
 ``predict(x, stats)``; the harness applies SGD or AdamW to whatever gradients they return
-(DiffPC: the local rule's; backprop: autograd's), with optional gradient-norm clipping
-and a cosine learning-rate schedule.
+(DiffPC: the local rule's; backprop: autograd's; PC: inference learning's), with optional
+gradient-norm clipping and a cosine learning-rate schedule.
 
 Reproducibility: the epoch's sample order and every batch's dropout masks come from
 generators seeded by ``(seed, epoch[, batch])``, so a run resumed from a checkpoint
@@ -29,9 +29,10 @@ from lava_diffpc.metrics import CommStats
 from lava_diffpc.presets import parse_layers
 from lava_diffpc.reference.backprop import BackpropNetwork
 from lava_diffpc.reference.network import DiffPCConfig, DiffPCNetwork
+from lava_diffpc.reference.pc import PC_ETA, PC_ITERATIONS, PCNetwork
 from lava_diffpc.rules.schedule import Schedule
 
-MODEL_KINDS = ("diffpc", "bp")
+MODEL_KINDS = ("diffpc", "bp", "pc")
 OPTIMIZERS = ("sgd", "adamw")
 LR_SCHEDULES = ("constant", "cosine")
 
@@ -60,7 +61,13 @@ def full_fp32_convolutions() -> None:
 
 def build_model(kind: str, opts: dict[str, Any], *, params=None, device: str = "cpu",
                 dtype: torch.dtype = torch.float32):
-    """A DiffPC reference network or its backprop twin, same architecture and init.
+    """A DiffPC reference network, its backprop twin or its standard-PC twin (``kind``
+    ``diffpc``, ``bp`` or ``pc``), same architecture and init.
+
+    Model-specific options, read with defaults: ``bp_loss`` (``mse``); ``pc_iterations``
+    (inference iterations per batch, default ``PC_ITERATIONS`` = 20) and ``pc_eta``
+    (inference step size, default ``PC_ETA`` = 0.1). PC takes fully connected
+    architectures only.
 
     On CUDA, cuDNN's TF32 convolutions are switched off (a process-wide flag): their
     10-bit mantissa adds errors of ~1e-3 to the spike sums, far above the finest
@@ -75,6 +82,10 @@ def build_model(kind: str, opts: dict[str, Any], *, params=None, device: str = "
     if kind == "bp":
         return BackpropNetwork(config, params, seed=seed, dtype=dtype, device=device,
                                loss=opts.get("bp_loss", "mse"))
+    if kind == "pc":
+        return PCNetwork(config, params, seed=seed, dtype=dtype, device=device,
+                         iterations=opts.get("pc_iterations", PC_ITERATIONS),
+                         eta=opts.get("pc_eta", PC_ETA))
     raise ValueError(f"model kind must be one of {MODEL_KINDS}, got {kind!r}")
 
 
@@ -111,7 +122,7 @@ def make_optimizer(params: list[torch.Tensor], cfg: TrainConfig) -> torch.optim.
 
 
 def comm_stats_for(model) -> CommStats | None:
-    """Empty spike counters for a DiffPC model; None for the backprop baseline."""
+    """Empty spike counters for a DiffPC model; None for the baselines (no spikes)."""
     if not isinstance(model, DiffPCNetwork):
         return None
     return model.config.comm_stats()
@@ -146,8 +157,8 @@ class Trainer:
     """Trains one model on one data set, with checkpoints and exact resume.
 
     Args:
-        model: a DiffPCNetwork or BackpropNetwork.
-        name: ``diffpc`` or ``bp`` (names the checkpoint file).
+        model: a DiffPCNetwork, BackpropNetwork or PCNetwork.
+        name: ``diffpc``, ``bp`` or ``pc`` (names the checkpoint file).
         data: (x_train, y_train, x_test, y_test) tensors on the CPU.
         cfg: optimiser and loop settings.
         run_dir: folder for ``checkpoint-<name>.pt``; None disables checkpoints.

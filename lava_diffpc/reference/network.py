@@ -264,6 +264,21 @@ class ConnectedNetwork:
     def dtype(self) -> torch.dtype:
         return self.weights[0].dtype
 
+    def _dropout_masks(self, batch: int, generator: torch.Generator | None):
+        """Per-layer keep masks (0/1) and forward scales (keep / (1 - p)), each
+        ``(B, *shapes[l])`` on the dropout layers and None (no mask) elsewhere."""
+        cfg, p = self.config, self.config.dropout
+        keep: list[torch.Tensor | None] = [None] * len(cfg.sizes)
+        scale = list(keep)
+        if generator is None or p == 0.0:
+            return keep, scale
+        shapes = cfg.shapes
+        for l in cfg.dropout_layers:
+            mask = (torch.rand(batch, *shapes[l], generator=generator) >= p)
+            keep[l] = mask.to(device=self.device, dtype=self.dtype)
+            scale[l] = keep[l] / (1.0 - p)
+        return keep, scale
+
 
 class DiffPCNetwork(ConnectedNetwork):
     """A DiffPC network (MLP or conv net): weights plus the batched driver of the step rules.
@@ -372,21 +387,6 @@ class DiffPCNetwork(ConnectedNetwork):
         return self.run(x, stats=stats).prediction
 
     # ------------------------------------------------------------- helpers
-    def _dropout_masks(self, batch: int, generator: torch.Generator | None):
-        """Per-layer keep masks (0/1) and forward scales (keep / (1 - p)), each
-        ``(B, *shapes[l])`` on the dropout layers and None (no mask) elsewhere."""
-        cfg, p = self.config, self.config.dropout
-        keep: list[torch.Tensor | None] = [None] * len(cfg.sizes)
-        scale = list(keep)
-        if generator is None or p == 0.0:
-            return keep, scale
-        shapes = cfg.shapes
-        for l in cfg.dropout_layers:
-            mask = (torch.rand(batch, *shapes[l], generator=generator) >= p)
-            keep[l] = mask.to(device=self.device, dtype=self.dtype)
-            scale[l] = keep[l] / (1.0 - p)
-        return keep, scale
-
     @staticmethod
     def _count(counts: dict, phase: str, s_act, s_err, keep) -> None:
         """Add this step's transmitted spikes (see :mod:`lava_diffpc.metrics`); a neuron
