@@ -20,10 +20,11 @@ import time
 import numpy as np
 import torch
 
+from lava_diffpc.config import DiffPCConfig
 from lava_diffpc.fixed_point import FixedFormat, quantize_input, quantize_params
 from lava_diffpc.fixedsim import FixedPointNetwork
 from lava_diffpc.lava_graph import MODES, DiffPCGraph
-from lava_diffpc.reference.network import DiffPCConfig, init_parameters
+from lava_diffpc.reference.network import init_parameters
 from lava_diffpc.rules.schedule import Schedule
 
 

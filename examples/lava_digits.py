@@ -18,10 +18,11 @@ import time
 import numpy as np
 import torch
 
+from lava_diffpc.config import DiffPCConfig
 from lava_diffpc.data import load_dataset
 from lava_diffpc.fixed_point import FixedFormat, quantize_input, quantize_params
 from lava_diffpc.fixedsim import FixedPointNetwork
-from lava_diffpc.reference.network import DiffPCConfig, DiffPCNetwork
+from lava_diffpc.reference.network import DiffPCNetwork
 from lava_diffpc.rules.schedule import Schedule
 from lava_diffpc.train import TrainConfig, Trainer
 

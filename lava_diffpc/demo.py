@@ -26,11 +26,12 @@ from typing import Any
 import numpy as np
 import torch
 
+from lava_diffpc.config import DiffPCConfig
 from lava_diffpc.data import load_dataset
 from lava_diffpc.fixed_point import QuantizedParams, quantize_for_learning, quantize_input
 from lava_diffpc.fixedsim import FixedPointNetwork
 from lava_diffpc.metrics import CommStats
-from lava_diffpc.reference.network import DiffPCConfig, DiffPCNetwork, init_parameters
+from lava_diffpc.reference.network import DiffPCNetwork, init_parameters
 from lava_diffpc.rules.fixed_learning import OnChipRule
 from lava_diffpc.rules.schedule import Schedule
 

@@ -90,16 +90,15 @@ def spike_counts(checkpoint: dict[str, Any], x: torch.Tensor, y: torch.Tensor,
     opts = checkpoint["model_opts"]
     params = list(zip(checkpoint["params"][0::2], checkpoint["params"][1::2]))
     net = build_model("diffpc", opts, params=params, device=device)
-    n_layers = len(net.config.sizes) - 1
-    wanted = ([("ff", "activity", l) for l in range(n_layers)]
-              + [("learn", "error", l) for l in range(2, n_layers + 1)])
     parts: dict[tuple, list[np.ndarray]] = defaultdict(list)
     for start in range(0, len(x), batch_size):
-        tally: dict = {}
+        tally: dict = {}  # transmitted spikes only (lava_diffpc.metrics.transmitted)
         net.run(x[start:start + batch_size], y[start:start + batch_size], per_neuron=tally)
-        for key in wanted:
-            parts[key].append(tally[key].reshape(len(tally[key]), -1).round().int().cpu().numpy())
-    return {key: np.concatenate(parts[key]) for key in wanted}
+        for key in sorted(tally):
+            if key[:2] in (("ff", "activity"), ("learn", "error")):
+                parts[key].append(tally[key].reshape(len(tally[key]), -1).round().int()
+                                  .cpu().numpy())
+    return {key: np.concatenate(chunks) for key, chunks in parts.items()}
 
 
 def spike_histograms(counts: dict[tuple, np.ndarray], title: str, path: Path) -> Path:

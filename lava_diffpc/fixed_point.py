@@ -2,7 +2,8 @@
 
 Everything an integer driver (:mod:`lava_diffpc.fixedsim`, the Lava ``fixed_pt`` models)
 needs, built once from float parameters. The step arithmetic itself lives in
-:mod:`lava_diffpc.rules.fixed`. No Lava import.
+:mod:`lava_diffpc.rules.dynamics` with :data:`~lava_diffpc.rules.arithmetic.FIXED`.
+No Lava and no torch import.
 
 Scales and rounding (``F = frac_bits``, ``D = decay_bits``, ``B = weight_bits``):
 
@@ -37,8 +38,8 @@ from typing import Any
 
 import numpy as np
 
-from lava_diffpc.rules.fixed import GAMMA_OFF, STATE_BITS, STATE_MAX, STATE_MIN
-from lava_diffpc.rules.schedule import Schedule
+from lava_diffpc.rules.arithmetic import GAMMA_OFF, STATE_BITS, STATE_MAX, STATE_MIN
+from lava_diffpc.rules.schedule import Schedule, ScheduleTable
 
 
 @dataclass(frozen=True)
@@ -194,6 +195,11 @@ def schedule_tables(schedule: Schedule, fmt: FixedFormat) -> tuple[np.ndarray, n
     shifts = np.array([0 if k < schedule.k1 else (g2 if schedule.gamma(k) > 0 else GAMMA_OFF)
                        for k in range(schedule.steps)], dtype=np.int64)
     return thresholds, shifts
+
+
+def fixed_table(schedule: Schedule, fmt: FixedFormat) -> ScheduleTable:
+    """The schedule's per-step values in fixed point (:func:`schedule_tables`)."""
+    return ScheduleTable(schedule, *schedule_tables(schedule, fmt))
 
 
 def target_int(target_scale: float, fmt: FixedFormat) -> int:

@@ -1,18 +1,20 @@
-"""Fast fixed-point DiffPC simulator: the integer rules in a batched NumPy loop.
+"""Fast fixed-point DiffPC simulator: the batched network step in Loihi integer arithmetic.
 
-A thin driver around :mod:`lava_diffpc.rules.fixed` with the same step semantics as the
-float reference :class:`lava_diffpc.reference.network.DiffPCNetwork` and the Lava
-``fixed_pt`` graph (:mod:`lava_diffpc.lava_graph`), with which it is bit-exact (tested):
+A thin driver around :mod:`lava_diffpc.engine.step` with
+:data:`~lava_diffpc.rules.arithmetic.FIXED` (the same step as the float reference
+:class:`lava_diffpc.reference.network.DiffPCNetwork`, which runs it with ``REAL``), and
+bit-exact with the Lava ``fixed_pt`` graph (:mod:`lava_diffpc.lava_graph`, tested):
 
 * step ``k`` of a sample, ``K = schedule.steps`` with labels, ``schedule.k1`` without;
-* at ``k = 0`` every layer resets (``x_F = b_int``, rest 0; input ``x_A0 = 0``) and the
-  spikes of the previous step are discarded (``T_prev = 0``);
+* at ``k = 0`` every layer resets (``x_F = b_int``, rest 0; input ``x_A0 = 0``) and
+  nothing arrives (``T_prev = 0``);
 * the input layer tracks the clamped integer sample (``track``, gated iff
   ``config.input_gate``); layer l receives ``W_mant,l s_A^{l-1}(k-1)`` and
-  ``W_mant,l+1^T s_e^{l+1}(k-1)``; the top layer is clamped to
-  ``round(target_scale * 2**F) * one_hot(label)`` in the learning phase;
+  ``W_mant,l+1^T s_e^{l+1}(k-1)`` (exact integer sums, computed in floating point); the top
+  layer is clamped to ``round(target_scale * 2**F) * one_hot(label)`` in the learning phase;
 * prediction = argmax of the top layer's ``x_T`` at step ``K1 - 1``.
 
+States are ``int64`` tensors holding 24-bit values; inputs and outputs are NumPy arrays.
 Dropout does not apply (inference, step tests and on-chip training); the on-chip rule
 (:meth:`FixedPointNetwork.train`, :mod:`lava_diffpc.rules.fixed_learning`) uses the
 presynaptic factor ``x_A`` (``presyn="x_A"``), the only one a synapse can see.
@@ -47,12 +49,18 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+import torch
 
-from lava_diffpc.fixed_point import QuantizedParams, schedule_tables, target_int
-from lava_diffpc.metrics import CommStats, count_spikes
-from lava_diffpc.reference.network import DiffPCConfig
-from lava_diffpc.rules import fixed, fixed_learning
+from lava_diffpc.config import DiffPCConfig
+from lava_diffpc.engine.step import Dropout, SpikeCounts, Wiring, run_network
+from lava_diffpc.fixed_point import QuantizedParams, fixed_table, target_int
+from lava_diffpc.metrics import CommStats
+from lava_diffpc.reference.network import connections
+from lava_diffpc.rules import fixed_learning
+from lava_diffpc.rules.arithmetic import FIXED, saturate
 from lava_diffpc.rules.dynamics import LayerState
+
+EXACT_FLOAT32 = 1 << 24  # integers up to this magnitude are exact in float32
 
 
 @dataclass
@@ -75,7 +83,7 @@ class OnChipTrainResult:
 
 
 class FixedPointNetwork:
-    """Integer DiffPC network: quantised parameters plus the batched step loop.
+    """Integer DiffPC network: quantised parameters plus the batched network step.
 
     Args:
         config: architecture, schedule and options of the float reference.
@@ -88,17 +96,43 @@ class FixedPointNetwork:
         sizes = config.sizes
         if len(qparams.weights) != len(sizes) - 1:
             raise ValueError(f"{len(qparams.weights)} weight matrices for {len(sizes)} layers")
-        for l, (w, b) in enumerate(zip(qparams.weights, qparams.biases), start=1):
-            if w.shape != (sizes[l], sizes[l - 1]) or b.shape != (sizes[l],):
+        self.connections = connections(config)
+        for l, (conn, w, b) in enumerate(zip(self.connections, qparams.weights, qparams.biases),
+                                         start=1):
+            if w.shape != conn.weight_shape or b.shape != conn.bias_shape:
                 raise ValueError(f"layer {l}: W {w.shape}, b {b.shape}; expected "
-                                 f"({sizes[l]}, {sizes[l - 1]}) and ({sizes[l]},)")
-        self.thresholds, self.gamma_shifts = schedule_tables(config.schedule, qparams.fmt)
-        # float64 copies of the mantissas for the exact BLAS product (rules.fixed.spike_sum)
-        self._w = [w.astype(np.float64) for w in qparams.weights]
-        self._wt = [np.ascontiguousarray(w.T) for w in self._w]
+                                 f"{conn.weight_shape} and {conn.bias_shape}")
+        self.table = fixed_table(config.schedule, qparams.fmt)
         self.target = target_int(config.target_scale, qparams.fmt)
         self._rule: fixed_learning.OnChipRule | None = None  # set by the first train()
         self._rngs: list[np.random.Generator] = []
+        self._wiring = self._make_wiring()
+
+    @property
+    def thresholds(self) -> np.ndarray:
+        """``T_int(k)`` for k = 0..K-1 (int64)."""
+        return self.table.thresholds
+
+    @property
+    def gamma_shifts(self) -> np.ndarray:
+        """The gamma shift ``g(k)`` for k = 0..K-1 (int64, ``GAMMA_OFF`` for gamma = 0)."""
+        return self.table.gammas
+
+    def _make_wiring(self) -> Wiring:
+        """The quantised parameters as tensors: mantissas as floats, exact for the sums.
+
+        float32 holds every partial sum exactly while ``max|W_mant| * fan_in < 2**24``
+        (8-bit mantissas: fan-in below 132,000), float64 otherwise.
+        """
+        q = self.qparams
+        weights = []
+        for conn, w in zip(self.connections, q.weights):
+            exact32 = int(np.abs(w).max(initial=0)) * conn.fan_in < EXACT_FLOAT32
+            weights.append(torch.from_numpy(w).to(torch.float32 if exact32 else torch.float64))
+        biases = [conn.bias_view(torch.from_numpy(np.asarray(b, dtype=np.int64)))
+                  for conn, b in zip(self.connections, q.biases)]
+        return Wiring(self.config, FIXED, self.table, self.connections, weights,
+                      list(q.weight_exps), biases)
 
     def run(self, x_int: Any, labels: Any | None = None, *,
             stats: CommStats | None = None, record: list | None = None) -> FixedRunResult:
@@ -106,70 +140,39 @@ class FixedPointNetwork:
 
         Without ``labels`` only the feed-forward phase runs. ``record``, when a list,
         receives per step a dict like the float reference's (``k``, ``x_A0``, ``s_act``,
-        ``s_err``, ``states``), all int64. ``stats`` counts spikes as
+        ``s_err``, ``states``) as int64 NumPy arrays. ``stats`` counts spikes as
         :mod:`lava_diffpc.metrics` defines.
         """
-        cfg, sched, q = self.config, self.config.schedule, self.qparams
-        sizes, n_layers = cfg.sizes, len(cfg.sizes) - 1
+        cfg, sched = self.config, self.config.schedule
+        sizes = cfg.sizes
         x_int = np.asarray(x_int)
         if x_int.ndim != 2 or x_int.shape[1] != sizes[0]:
             raise ValueError(f"input of shape {x_int.shape}; expected (batch, {sizes[0]})")
         if not np.issubdtype(x_int.dtype, np.integer):
             raise ValueError("x_int must be integers: quantise with fixed_point.quantize_input")
-        x_int = fixed.saturate(x_int)
         batch = x_int.shape[0]
-        learn = labels is not None
-        steps = sched.steps if learn else sched.k1
+        x = saturate(torch.from_numpy(x_int.astype(np.int64))).reshape(batch,
+                                                                       *cfg.input_shape)
         clamp = None
-        if learn:
+        if labels is not None:
             labels = np.asarray(labels, dtype=np.int64)
             if labels.shape != (batch,) or labels.min() < 0 or labels.max() >= sizes[-1]:
                 raise ValueError(f"labels must be {batch} class indices in [0, {sizes[-1]})")
-            clamp = self.target * np.eye(sizes[-1], dtype=np.int64)[labels]
-        zeros = [np.zeros((batch, n), dtype=np.int64) for n in sizes]
-        x_A0 = zeros[0]
-        states = [None] + [fixed.reset_layer(b, zeros[l]) for l, b in enumerate(q.biases, 1)]
-        s_act, s_err = list(zeros), list(zeros)
-        out_ff = None
-        counts = np.zeros((2, 2, n_layers + 1), dtype=np.int64)  # phase, act/err, layer
-        for k in range(steps):
-            t_prev = int(self.thresholds[k - 1]) if k > 0 else 0
-            t_now, g = int(self.thresholds[k]), int(self.gamma_shifts[k])
-            learning = sched.is_learning(k)
-            fwd = [None] + [self._sum(s_act[l - 1], self._w[l - 1])
-                            for l in range(1, n_layers + 1)]
-            fb = [None] + [self._sum(s_err[l + 1], self._wt[l]) if l < n_layers else zeros[l]
-                           for l in range(1, n_layers + 1)]
-            x_A0, s0 = fixed.track(x_int, x_A0, t_now, cfg.input_gate)
-            new_act, new_err = [s0], [zeros[0]]
-            for l in range(1, n_layers + 1):
-                fb_exp = q.weight_exps[l] if l < n_layers else 0
-                states[l], sa, se = fixed.layer_step(
-                    states[l], fwd[l], fb[l], t_prev, t_now, g, fwd_exp=q.weight_exps[l - 1],
-                    fb_exp=fb_exp, error_spikes=learning,
-                    clamp=clamp if (learning and l == n_layers) else None)
-                new_act.append(sa)
-                new_err.append(se)
-            s_act, s_err = new_act, new_err
-            if stats is not None:
-                for l in range(n_layers + 1):
-                    counts[int(learning), 0, l] += count_spikes(s_act[l]) if l < n_layers else 0
-                    counts[int(learning), 1, l] += count_spikes(s_err[l]) if l >= 2 else 0
-            if record is not None:
-                record.append({"k": k, "x_A0": x_A0.copy(), "s_act": [s.copy() for s in s_act],
-                               "s_err": [s.copy() for s in s_err],
-                               "states": [None] + [LayerState(*(v.copy() for v in st))
-                                                   for st in states[1:]]})
-            if k == sched.k1 - 1:
-                out_ff = states[n_layers].x_T.copy()
-        if stats is not None:
-            for phase, p in (("ff", 0), ("learn", 1)):
-                for l in range(n_layers + 1):
-                    stats.add(phase, l, activity=counts[p, 0, l], error=counts[p, 1, l])
-            stats.add_samples("ff", batch)
-            if learn:
-                stats.add_samples("learn", batch)
-        return FixedRunResult(out_ff.argmax(1), out_ff, states[1:], x_A0)
+            clamp = self.target * torch.nn.functional.one_hot(torch.from_numpy(labels),
+                                                              sizes[-1])
+        counts = SpikeCounts(cfg.n_layers) if stats is not None else None
+        recorded = 0 if record is None else len(record)
+        steps = sched.steps if clamp is not None else sched.k1
+        out = run_network(self._wiring, x, clamp, steps, Dropout.none(cfg.n_layers),
+                          counts=counts, record=record)
+        if counts is not None:
+            counts.into(stats, batch, ("ff", "learn") if clamp is not None else ("ff",))
+        if record is not None:
+            _record_to_numpy(record[recorded:])
+        states = [LayerState(*(v.numpy() for v in st)) for st in out.state.layers]
+        out_ff = out.out_ff.numpy()
+        return FixedRunResult(out_ff.argmax(1), out_ff, states,
+                              out.state.x_A0.reshape(batch, -1).numpy())
 
     def predict(self, x_int: Any, *, batch_size: int = 1000,
                 stats: CommStats | None = None) -> np.ndarray:
@@ -192,11 +195,6 @@ class FixedPointNetwork:
         presynaptic trace is read as ``x_A_int >> p``
         (:func:`~lava_diffpc.rules.fixed_learning.pre_trace_from_state`), which equals the
         trace the Lava synapse sums from the spikes (tested).
-
-        Speed (batch 1, NumPy, one core of a 2-core x86 machine): about 40 samples/s for
-        784-400-10 at 75 steps on a free core (11-17 with other jobs on the cores), 80-90
-        for 64-32-10 at 48 steps; Python overhead per step dominates, the dendritic sums
-        touch only the columns that spiked.
         """
         q, fmt = self.qparams, self.qparams.fmt
         x_int, labels = np.asarray(x_int), np.asarray(labels, dtype=np.int64)
@@ -224,19 +222,14 @@ class FixedPointNetwork:
                     q.weights[l], x, y, shifts[l], self._rngs[l])
                 q.biases[l] = fixed_learning.bias_update(q.biases[l], st.e_T[0], rule.lr_shift)
                 saturated[l] += n_sat
-                self._w[l] = q.weights[l].astype(np.float64)
-                self._wt[l] = np.ascontiguousarray(self._w[l].T)
+            self._wiring = self._make_wiring()
         return OnChipTrainResult(predictions, saturated, time.perf_counter() - start)
 
-    @staticmethod
-    def _sum(spikes: np.ndarray, weights: np.ndarray) -> np.ndarray:
-        """Dendritic sums ``spikes @ weights.T``; skips the product when nothing spiked and,
-        for a single sample (on-chip training), sums only the columns that spiked (exact)."""
-        if spikes.shape[0] == 1:
-            idx = np.flatnonzero(spikes[0])
-            if idx.size == 0:
-                return np.zeros((1, weights.shape[0]), dtype=np.int64)
-            return fixed.spike_sum(spikes[:, idx], weights[:, idx])
-        if not spikes.any():
-            return np.zeros((spikes.shape[0], weights.shape[0]), dtype=np.int64)
-        return fixed.spike_sum(spikes, weights)
+
+def _record_to_numpy(record: list) -> None:
+    """Turn a run's per-step record into int64 NumPy arrays, in place."""
+    for r in record:
+        r["x_A0"] = r["x_A0"].reshape(len(r["x_A0"]), -1).numpy()
+        r["s_act"] = [s.reshape(len(s), -1).numpy() for s in r["s_act"]]
+        r["s_err"] = [s.reshape(len(s), -1).numpy() for s in r["s_err"]]
+        r["states"] = [None] + [LayerState(*(v.numpy() for v in st)) for st in r["states"][1:]]

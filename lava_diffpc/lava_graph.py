@@ -45,6 +45,7 @@ from lava.magma.core.run_conditions import RunSteps  # noqa: E402
 from lava.magma.core.run_configs import Loihi2SimCfg  # noqa: E402
 from lava.proc.io.sink import RingBuffer  # noqa: E402
 
+from lava_diffpc.config import DiffPCConfig  # noqa: E402
 from lava_diffpc.fixed_point import (  # noqa: E402
     DEFAULT_FORMAT,
     FixedFormat,
@@ -55,11 +56,10 @@ from lava_diffpc.fixed_point import (  # noqa: E402
     target_int,
     to_numpy,
 )
-from lava_diffpc.metrics import CommStats  # noqa: E402
+from lava_diffpc.metrics import CommStats, transmitted  # noqa: E402
 from lava_diffpc.proc.io.process import DiffPCInput  # noqa: E402
 from lava_diffpc.proc.layer.process import DiffPCLayer  # noqa: E402
 from lava_diffpc.proc.synapse.process import DiffPCSynapse  # noqa: E402
-from lava_diffpc.reference.network import DiffPCConfig  # noqa: E402
 from lava_diffpc.rules import fixed_learning  # noqa: E402
 from lava_diffpc.rules.dynamics import LayerState  # noqa: E402
 from lava_diffpc.rules.fixed_learning import OnChipRule  # noqa: E402
@@ -164,7 +164,7 @@ class DiffPCGraph:
             if w.shape != (sizes[l], sizes[l - 1]) or b.shape != (sizes[l],):
                 raise ValueError(f"layer {l}: W {w.shape}, b {b.shape}; expected "
                                  f"({sizes[l]}, {sizes[l - 1]}) and ({sizes[l]},)")
-        self.input = DiffPCInput(data=data, thresholds=thresholds, k1=sched.k1, steps=steps,
+        self.input = DiffPCInput(data=data, thresholds=thresholds, schedule=sched, steps=steps,
                                  gate=config.input_gate, name="input")
         self.rule = learn
         syn_learn = [{} for _ in weights]
@@ -181,7 +181,7 @@ class DiffPCGraph:
                          for l, (w, e) in enumerate(zip(weights, exps), start=1)]
         self.layers = [DiffPCLayer(
             shape=(sizes[l],), bias=biases[l - 1], thresholds=thresholds, gammas=gammas,
-            k1=sched.k1, steps=steps, output=l == self.n_layers,
+            schedule=sched, steps=steps, output=l == self.n_layers,
             labels=labels if l == self.n_layers else None, target=target,
             num_samples=self.num_samples, fwd_exp=exps[l - 1],
             fb_exp=exps[l] if l < self.n_layers else 0, name=f"layer{l}", **layer_learn)
@@ -297,8 +297,9 @@ class DiffPCGraph:
         err = [np.zeros(2)] + [self._get(p.err_count) for p in self.layers]
         for p, phase in enumerate(("ff", "learn")):
             for l in range(self.n_layers + 1):
-                stats.add(phase, l, activity=act[l][p] if l < self.n_layers else 0,
-                          error=err[l][p] if l >= 2 else 0)
+                stats.add(phase, l,
+                          activity=act[l][p] if transmitted("activity", l, self.n_layers) else 0,
+                          error=err[l][p] if transmitted("error", l, self.n_layers) else 0)
         done = self.time_steps // self.steps_per_sample
         stats.add_samples("ff", done)
         if self.learning:

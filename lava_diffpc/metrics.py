@@ -24,6 +24,21 @@ def count_spikes(spikes: Any) -> Any:
     return (spikes != 0).sum()
 
 
+def transmitted(kind: str, layer: int, top: int) -> bool:
+    """Whether spikes of ``kind`` (``"activity"`` or ``"error"``) sent by ``layer`` have a
+    receiver, in a network whose top layer is ``top`` (= L): the one counting rule.
+
+    Activity spikes of layers 0..L-1 reach the layer above; error spikes of layers 2..L
+    reach the layer below. Layer L's activity spikes and layer 1's error spikes (towards
+    the clamped input) go nowhere and are not counted.
+    """
+    if kind == "activity":
+        return layer < top
+    if kind == "error":
+        return layer >= 2
+    raise ValueError(f"spike kind must be 'activity' or 'error', got {kind!r}")
+
+
 class CommStats:
     """Accumulates activity and error spike counts per phase and layer.
 

@@ -44,7 +44,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from lava_diffpc.reference.conv import ConvSpec, conv_shapes, neurons
+from lava_diffpc.config import ConvSpec, conv_shapes, neurons
 
 COMMON: dict[str, Any] = {
     "m": 0, "n": 4, "c1": 15, "c2": 15, "schedule": "cyclic", "a": 0.5,

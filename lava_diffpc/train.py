@@ -25,10 +25,11 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
+from lava_diffpc.config import DiffPCConfig
 from lava_diffpc.metrics import CommStats
 from lava_diffpc.presets import parse_layers
 from lava_diffpc.reference.backprop import BackpropNetwork
-from lava_diffpc.reference.network import DiffPCConfig, DiffPCNetwork
+from lava_diffpc.reference.network import DiffPCNetwork
 from lava_diffpc.reference.pc import PC_ETA, PC_ITERATIONS, PCNetwork
 from lava_diffpc.rules.schedule import Schedule
 

@@ -7,12 +7,13 @@ import pytest
 import torch
 
 from lava_diffpc.cli import main, split_heldout
+from lava_diffpc.config import ConvSpec, DiffPCConfig
 from lava_diffpc.data import CIFAR10_NPZ, load_dataset
 from lava_diffpc.metrics import CommStats
 from lava_diffpc.presets import parse_arch, parse_layers, preset
 from lava_diffpc.reference.backprop import BackpropNetwork
-from lava_diffpc.reference.conv import ConvConnection, ConvSpec
-from lava_diffpc.reference.network import DenseConnection, DiffPCConfig, DiffPCNetwork
+from lava_diffpc.reference.conv import ConvConnection
+from lava_diffpc.reference.network import DenseConnection, DiffPCNetwork
 from lava_diffpc.rules.schedule import Schedule
 from lava_diffpc.train import TrainConfig, Trainer, build_model
 

@@ -1,4 +1,4 @@
-"""Integer step rules and quantisers (lava_diffpc.rules.fixed, lava_diffpc.fixed_point)."""
+"""The step rule in fixed-point arithmetic, and the quantisers (hand traces, dyadic oracle)."""
 
 import numpy as np
 import pytest
@@ -12,7 +12,17 @@ from lava_diffpc.fixed_point import (
     target_int,
     weight_exponent,
 )
-from lava_diffpc.rules import dynamics, fixed
+from lava_diffpc.rules import dynamics
+from lava_diffpc.rules.arithmetic import (
+    FIXED,
+    GAMMA_OFF,
+    REAL,
+    STATE_MAX,
+    STATE_MIN,
+    saturate,
+    shift_round,
+)
+from lava_diffpc.rules.dynamics import StepValues
 from lava_diffpc.rules.schedule import Schedule
 
 FMT = FixedFormat()
@@ -20,35 +30,35 @@ FMT = FixedFormat()
 
 def test_shift_round_is_round_half_up_and_exact_left():
     v = np.array([-3, -2, -1, 0, 1, 2, 3, 5])
-    assert fixed.shift_round(v, 1).tolist() == [-1, -1, 0, 0, 1, 1, 2, 3]
-    assert fixed.shift_round(v, 0).tolist() == v.tolist()
-    assert fixed.shift_round(v, -2).tolist() == (v * 4).tolist()
+    assert shift_round(v, 1).tolist() == [-1, -1, 0, 0, 1, 1, 2, 3]
+    assert shift_round(v, 0).tolist() == v.tolist()
+    assert shift_round(v, -2).tolist() == (v * 4).tolist()
 
 
 def test_saturate_clips_to_24_bits():
-    v = np.array([-(1 << 30), fixed.STATE_MIN, 0, fixed.STATE_MAX, 1 << 30])
-    assert fixed.saturate(v).tolist() == [fixed.STATE_MIN, fixed.STATE_MIN, 0,
-                                          fixed.STATE_MAX, fixed.STATE_MAX]
+    v = np.array([-(1 << 30), STATE_MIN, 0, STATE_MAX, 1 << 30])
+    assert saturate(v).tolist() == [STATE_MIN, STATE_MIN, 0,
+                                          STATE_MAX, STATE_MAX]
 
 
 def test_track_matches_float_rule():
     target = np.array([10, -10, 3, 4, 0])
     announced = np.array([0, 0, 0, 8, 4])
-    x_A, s = fixed.track(target, announced, 4, gate=True)
-    fx_A, fs = dynamics.track(target * 1.0, announced * 1.0, 4.0, gate=True)
+    x_A, s = dynamics.track(target, announced, 4, True, FIXED)
+    fx_A, fs = dynamics.track(target * 1.0, announced * 1.0, 4.0, True, REAL)
     assert s.tolist() == fs.tolist() and x_A.tolist() == fx_A.tolist()
 
 
 def test_layer_step_saturates_errors_and_inputs():
-    big = np.array([fixed.STATE_MAX])
+    big = np.array([STATE_MAX])
     state = dynamics.LayerState(-big, big, big, big * 0, big * 0, big * 0)
-    st, _, _ = fixed.layer_step(state, big, big * 0, 1 << 12, 8, fixed.GAMMA_OFF, fwd_exp=0,
-                                fb_exp=0, error_spikes=False)
-    assert st.x_F.tolist() == [fixed.STATE_MAX]  # -MAX + 2**12 * MAX clips, does not wrap
+    st, _, _ = dynamics.layer_step(state, big, big * 0, StepValues(1 << 12, 8, GAMMA_OFF, False),
+                                   FIXED)
+    assert st.x_F.tolist() == [STATE_MAX]  # -MAX + 2**12 * MAX clips, does not wrap
     state = dynamics.LayerState(-big, big, big, big * 0, big * 0, big * 0)
-    st, _, _ = fixed.layer_step(state, big * 0, big * 0, 0, 8, fixed.GAMMA_OFF, fwd_exp=0,
-                                fb_exp=0, error_spikes=False)
-    assert st.e_T.tolist() == [fixed.STATE_MAX]  # MAX - (-MAX) clips
+    st, _, _ = dynamics.layer_step(state, big * 0, big * 0, StepValues(0, 8, GAMMA_OFF, False),
+                                   FIXED)
+    assert st.e_T.tolist() == [STATE_MAX]  # MAX - (-MAX) clips
 
 
 def test_layer_step_equals_float_rule_on_dyadic_values():
@@ -60,11 +70,12 @@ def test_layer_step_equals_float_rule_on_dyadic_values():
         fwd, fb = rng.integers(-300, 300, n), rng.integers(-300, 300, n)
         t_prev, t_now = 1 << f, 1 << (f - 2)
         for err in (False, True):
-            st_i, sa_i, se_i = fixed.layer_step(state, fwd, fb, t_prev, t_now, 0, fwd_exp=e,
-                                                fb_exp=e, error_spikes=err)
+            st_i, sa_i, se_i = dynamics.layer_step(state, fwd, fb,
+                                                   StepValues(t_prev, t_now, 0, err), FIXED,
+                                                   fwd_exp=e, fb_exp=e)
             st_f, sa_f, se_f = dynamics.layer_step(
                 dynamics.LayerState(*(v * 2.0**-f for v in state)), fwd * 2.0**-e, fb * 2.0**-e,
-                1.0, 0.25, 1.0, error_spikes=err)
+                StepValues(1.0, 0.25, 1.0, err), REAL)
             for a, b in zip(st_i, st_f):
                 assert np.array_equal(a * 2.0**-f, b)
             assert np.array_equal(sa_i, sa_f) and np.array_equal(se_i, se_f)
@@ -73,11 +84,10 @@ def test_layer_step_equals_float_rule_on_dyadic_values():
 def test_layer_step_gamma_off_and_clamp():
     state = dynamics.LayerState(*(np.array([100, -100]) for _ in range(6)))
     zero = np.zeros(2, dtype=np.int64)
-    st, _, _ = fixed.layer_step(state, zero, zero, 0, 8, fixed.GAMMA_OFF, fwd_exp=0, fb_exp=0,
-                                error_spikes=True)
+    st, _, _ = dynamics.layer_step(state, zero, zero, StepValues(0, 8, GAMMA_OFF, True), FIXED)
     assert st.x_T.tolist() == [100, -100]
-    st, _, _ = fixed.layer_step(state, zero, zero, 0, 8, 1, fwd_exp=0, fb_exp=0,
-                                error_spikes=True, clamp=np.array([7, 9]))
+    st, _, _ = dynamics.layer_step(state, zero, zero, StepValues(0, 8, 1, True), FIXED,
+                                   clamp=np.array([7, 9]))
     assert st.x_T.tolist() == [7, 9] and st.e_T.tolist() == [-93, 109]
 
 
@@ -105,7 +115,7 @@ def test_quantize_params_checks_shapes_and_bias_range():
 
 def test_quantize_input_saturates():
     q = quantize_input(np.array([1.0, -0.5, 1e6, -1e6]), FMT)
-    assert q.tolist() == [4096, -2048, fixed.STATE_MAX, fixed.STATE_MIN]
+    assert q.tolist() == [4096, -2048, STATE_MAX, STATE_MIN]
     with pytest.raises(ValueError, match="target_scale"):
         target_int(1e6, FMT)
 

@@ -12,11 +12,12 @@ import numpy as np
 import pytest
 import torch
 
+from lava_diffpc.config import DiffPCConfig
 from lava_diffpc.fixed_point import FixedFormat, quantize_input, quantize_params
 from lava_diffpc.fixedsim import FixedPointNetwork
 from lava_diffpc.metrics import CommStats
-from lava_diffpc.reference.network import DiffPCConfig, DiffPCNetwork, init_parameters
-from lava_diffpc.rules import fixed
+from lava_diffpc.reference.network import DiffPCNetwork, init_parameters
+from lava_diffpc.rules.arithmetic import STATE_MAX, STATE_MIN
 from lava_diffpc.rules.schedule import Schedule
 
 FMT = FixedFormat()
@@ -101,16 +102,16 @@ def test_saturation_of_inputs_and_states():
     cfg = DiffPCConfig(sizes=(2, 2), schedule=sched)
     q = quantize_params([(np.full((2, 2), 0.99), np.zeros(2))], FMT)
     x_int = quantize_input(np.array([[1e9, -1e9]]), FMT)
-    assert x_int.tolist() == [[fixed.STATE_MAX, fixed.STATE_MIN]]
+    assert x_int.tolist() == [[STATE_MAX, STATE_MIN]]
     rec = []
     FixedPointNetwork(cfg, q).run(x_int, record=rec)
     for r in rec:
         for v in r["states"][1]:
-            assert v.min() >= fixed.STATE_MIN and v.max() <= fixed.STATE_MAX
+            assert v.min() >= STATE_MIN and v.max() <= STATE_MAX
     big = FixedPointNetwork(cfg, quantize_params([(np.full((2, 2), 100.0), np.zeros(2))], FMT))
     rec = []
     big.run(quantize_input(np.array([[1000.0, 1000.0]]), FMT), record=rec)
-    assert rec[-1]["states"][1].x_F.tolist() == [[fixed.STATE_MAX, fixed.STATE_MAX]]
+    assert rec[-1]["states"][1].x_F.tolist() == [[STATE_MAX, STATE_MAX]]
 
 
 def test_bad_input_is_rejected():

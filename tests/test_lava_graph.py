@@ -12,16 +12,14 @@ import torch
 
 pytest.importorskip("lava.magma", reason="lava-nc 0.10 (Python 3.10) is not installed")
 
+from lava_diffpc.config import DiffPCConfig  # noqa: E402
 from lava_diffpc.fixed_point import FixedFormat, quantize_input, quantize_params  # noqa: E402
 from lava_diffpc.fixedsim import FixedPointNetwork  # noqa: E402
 from lava_diffpc.lava_graph import DiffPCGraph, run_config, run_dataset  # noqa: E402
 from lava_diffpc.metrics import CommStats  # noqa: E402
-from lava_diffpc.reference.network import (  # noqa: E402
-    DiffPCConfig,
-    DiffPCNetwork,
-    init_parameters,
-)
-from lava_diffpc.rules import fixed  # noqa: E402
+from lava_diffpc.reference.network import DiffPCNetwork, init_parameters  # noqa: E402
+from lava_diffpc.rules.arithmetic import STATE_MAX, STATE_MIN  # noqa: E402
+from lava_diffpc.rules.dynamics import LayerState  # noqa: E402
 from lava_diffpc.rules.schedule import Schedule  # noqa: E402
 
 FMT = FixedFormat()
@@ -82,7 +80,7 @@ def test_float_graph_follows_reference_step_by_step(seed):
             got = lava[i * steps + k]
             assert np.abs(got["x_A0"] - r["x_A0"].numpy()[0]).max() <= 1e-5
             for l in range(1, 4):
-                for name, a, b in zip(fixed.LayerState._fields, got["states"][l], r["states"][l]):
+                for name, a, b in zip(LayerState._fields, got["states"][l], r["states"][l]):
                     assert np.abs(a - b.numpy()[0]).max() <= 1e-5, (i, k, l, name)
             ref_spikes = [s.numpy()[0] for s in r["s_act"]] + [s.numpy()[0] for s in r["s_err"][1:]]
             for a, b in zip(spikes[i * steps + k], ref_spikes):
@@ -116,7 +114,7 @@ def test_fixed_graph_is_bit_exact_with_fast_simulator(seed):
             got = lava[i * steps + k]
             assert np.array_equal(got["x_A0"], r["x_A0"][i])
             for l in range(1, 4):
-                for name, a, b in zip(fixed.LayerState._fields, got["states"][l], r["states"][l]):
+                for name, a, b in zip(LayerState._fields, got["states"][l], r["states"][l]):
                     assert np.array_equal(a, b[i]), (i, k, l, name)
             sim_spikes = [s[i] for s in r["s_act"]] + [s[i] for s in r["s_err"][1:]]
             for a, b in zip(spikes[i * steps + k], sim_spikes):
@@ -135,7 +133,7 @@ def test_fixed_graph_saturates_like_the_specification():
     cfg = DiffPCConfig(sizes=(2, 2), schedule=Schedule(m=10, n=2, c1=2, c2=0))
     q = quantize_params([(np.full((2, 2), 100.0), np.zeros(2))], FMT)
     x_int = quantize_input(np.array([[1e9, -1e9], [1000.0, 1000.0]]), FMT)
-    assert x_int[0].tolist() == [fixed.STATE_MAX, fixed.STATE_MIN]
+    assert x_int[0].tolist() == [STATE_MAX, STATE_MIN]
     rec = []
     FixedPointNetwork(cfg, q).run(x_int, record=rec)
     with DiffPCGraph(cfg, q, x_int, mode="fixed") as graph:
@@ -144,7 +142,7 @@ def test_fixed_graph_saturates_like_the_specification():
         for k, r in enumerate(rec):
             for a, b in zip(lava[i * 4 + k]["states"][1], r["states"][1]):
                 assert np.array_equal(a, b[i])
-    assert lava[-1]["states"][1].x_F.tolist() == [fixed.STATE_MAX, fixed.STATE_MAX]
+    assert lava[-1]["states"][1].x_F.tolist() == [STATE_MAX, STATE_MAX]
 
 
 def test_loihi2_backend_fails_fast_without_lava_loihi():

@@ -15,11 +15,12 @@ import numpy as np
 import pytest
 import torch
 
+from lava_diffpc.config import DiffPCConfig
 from lava_diffpc.fixed_point import FixedFormat, quantize_for_learning, quantize_input
 from lava_diffpc.fixedsim import FixedPointNetwork
-from lava_diffpc.reference.network import DiffPCConfig, DiffPCNetwork, init_parameters
+from lava_diffpc.reference.network import DiffPCNetwork, init_parameters
 from lava_diffpc.rules import fixed_learning as fl
-from lava_diffpc.rules.fixed import STATE_MAX
+from lava_diffpc.rules.arithmetic import STATE_MAX
 from lava_diffpc.rules.fixed_learning import OnChipRule
 from lava_diffpc.rules.schedule import Schedule
 

@@ -7,10 +7,10 @@ import math
 import pytest
 import torch
 
+from lava_diffpc.config import DiffPCConfig
 from lava_diffpc.data import load_dataset
 from lava_diffpc.presets import preset
 from lava_diffpc.reference.backprop import BackpropNetwork
-from lava_diffpc.reference.network import DiffPCConfig
 from lava_diffpc.reference.pc import PC_ETA, PC_ITERATIONS, PCNetwork
 from lava_diffpc.train import TrainConfig, Trainer, build_model
 

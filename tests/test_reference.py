@@ -4,9 +4,10 @@ import numpy as np
 import pytest
 import torch
 
+from lava_diffpc.config import DiffPCConfig
 from lava_diffpc.metrics import BITS_PER_SPIKE, CommStats, count_spikes
-from lava_diffpc.reference.network import DiffPCConfig, DiffPCNetwork
-from lava_diffpc.rules.dynamics import relu_gate, ternary_spike
+from lava_diffpc.reference.network import DiffPCNetwork
+from lava_diffpc.rules.dynamics import ternary_spike, track
 from lava_diffpc.rules.learning import local_gradients, sgd_bias_update, sgd_update
 from lava_diffpc.rules.schedule import Schedule
 
@@ -111,8 +112,10 @@ def test_ternary_spike_and_gate_by_hand():
     d = np.array([2.0, -2.0, 0.5, -0.5, 1.0, -1.0])
     assert ternary_spike(d, 1.0).tolist() == [1, -1, 0, 0, 0, 0]  # |d| = T: no spike
     x_A = np.array([0.0, 0.5, 1.0, 2.0])
-    s = np.array([-1.0, -1.0, -1.0, -1.0])
-    assert relu_gate(s, x_A, 1.0).tolist() == [0, 0, 0, -1]  # never reach <= 0
+    _, s = track(x_A - 2.0, x_A, 1.0, gate=False)
+    assert s.tolist() == [-1, -1, -1, -1]
+    new, s = track(x_A - 2.0, x_A, 1.0, gate=True)
+    assert s.tolist() == [0, 0, 0, -1] and new.tolist() == [0.0, 0.5, 1.0, 1.0]  # never <= 0
 
 
 def test_spike_counting_and_bits_on_a_hand_made_spike_train():

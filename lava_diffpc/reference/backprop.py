@@ -13,7 +13,8 @@ from __future__ import annotations
 
 import torch
 
-from lava_diffpc.reference.network import ConnectedNetwork, DiffPCConfig, shape_input
+from lava_diffpc.config import DiffPCConfig
+from lava_diffpc.reference.network import ConnectedNetwork, shape_input
 
 BP_LOSSES = ("mse", "ce")
 

@@ -28,11 +28,10 @@ Output size per spatial axis: ``H_out = floor((H_in + 2p - k) / s) + 1``.
 
 from __future__ import annotations
 
-import math
-from dataclasses import dataclass
-
 import torch
 import torch.nn.functional as F
+
+from lava_diffpc.config import ConvSpec
 
 
 def silent(spikes: torch.Tensor) -> bool:
@@ -42,39 +41,6 @@ def silent(spikes: torch.Tensor) -> bool:
     and the caller computes the (all-zero) product.
     """
     return spikes.device.type == "cpu" and not bool(spikes.any())
-
-
-@dataclass(frozen=True)
-class ConvSpec:
-    """A square 2-D convolution: ``channels`` output channels, ``kernel x kernel``, stride,
-    zero padding. Written ``c{channels}k{kernel}s{stride}[p{padding}]`` in an arch string."""
-
-    channels: int
-    kernel: int
-    stride: int = 1
-    padding: int = 0
-
-    def __post_init__(self) -> None:
-        if min(self.channels, self.kernel, self.stride) < 1 or self.padding < 0:
-            raise ValueError(f"convolution {self} needs channels, kernel and stride >= 1 and "
-                             "padding >= 0")
-
-    def __str__(self) -> str:
-        pad = f"p{self.padding}" if self.padding else ""
-        return f"c{self.channels}k{self.kernel}s{self.stride}{pad}"
-
-    def output_shape(self, in_shape: tuple[int, ...]) -> tuple[int, int, int]:
-        """``(C_out, H_out, W_out)`` for an input of shape ``(C_in, H_in, W_in)``."""
-        if len(in_shape) != 3:
-            raise ValueError(f"convolution {self} needs a (channels, height, width) input, "
-                             f"got shape {tuple(in_shape)}")
-        _, h, w = in_shape
-        h_out = (h + 2 * self.padding - self.kernel) // self.stride + 1
-        w_out = (w + 2 * self.padding - self.kernel) // self.stride + 1
-        if h_out < 1 or w_out < 1:
-            raise ValueError(f"convolution {self} does not fit its {h}x{w} input "
-                             f"(kernel larger than the padded input)")
-        return self.channels, h_out, w_out
 
 
 class ConvConnection:
@@ -136,17 +102,3 @@ class ConvConnection:
         errors = e_T.reshape(batch, self.spec.channels, -1)
         grad_w = -torch.einsum("bop,bqp->oq", errors, patches) / batch
         return grad_w.reshape(self.weight_shape), -errors.sum((0, 2)) / batch
-
-
-def conv_shapes(input_shape: tuple[int, ...],
-                convs: tuple[ConvSpec, ...]) -> list[tuple[int, ...]]:
-    """Shapes of the input and of every convolution's output layer, input first."""
-    shapes = [tuple(int(d) for d in input_shape)]
-    for spec in convs:
-        shapes.append(spec.output_shape(shapes[-1]))
-    return shapes
-
-
-def neurons(shape: tuple[int, ...]) -> int:
-    """Number of neurons of a layer of this shape (channels x positions)."""
-    return math.prod(shape)

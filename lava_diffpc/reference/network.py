@@ -1,9 +1,8 @@
 """Batched float reference of DiffPC (spec sections 3-4) in PyTorch, CPU or CUDA.
 
-A thin driver around :mod:`lava_diffpc.rules`: it holds the weights, runs
-:func:`~lava_diffpc.rules.dynamics.layer_step` for every layer at every step with the
-one-step delay between layers, counts the spikes, and turns the final errors into local
-gradients. No Lava import.
+A thin driver around the batched network step (:mod:`lava_diffpc.engine.step`, real
+arithmetic): it holds the weights, runs a batch through the schedule, and turns the final
+errors into local gradients (:mod:`lava_diffpc.rules.learning`). No Lava import.
 
 Layers and connections: layer l has shape ``shapes[l]`` (``(n,)`` for a fully connected
 layer, ``(C, H, W)`` for a convolution's output) and ``sizes[l] = prod(shapes[l])`` neurons.
@@ -26,15 +25,17 @@ update: inverted dropout, written per synapse.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import torch
 
-from lava_diffpc.metrics import CommStats, count_spikes
-from lava_diffpc.reference.conv import ConvConnection, ConvSpec, conv_shapes, neurons
-from lava_diffpc.rules.dynamics import LayerState, layer_step, reset_layer, track
+from lava_diffpc.config import DiffPCConfig, neurons
+from lava_diffpc.engine.step import Dropout, SpikeCounts, Wiring, masked, run_network
+from lava_diffpc.metrics import CommStats
+from lava_diffpc.reference.conv import ConvConnection
+from lava_diffpc.rules.arithmetic import REAL
+from lava_diffpc.rules.dynamics import LayerState
 from lava_diffpc.rules.learning import local_gradients, presynaptic_factor
-from lava_diffpc.rules.schedule import Schedule
 
 SPARSE_DENSITY = 0.05  # below this spike density a sparse product is used on the CPU
 
@@ -97,78 +98,13 @@ class DenseConnection:
 Connection = DenseConnection | ConvConnection
 
 
-@dataclass
-class DiffPCConfig:
-    """Everything that defines a DiffPC network apart from its weights.
-
-    Attributes:
-        sizes: neurons per layer ``(n_0, ..., n_L)``, input first (a convolution's output
-            layer has ``C * H * W`` neurons).
-        schedule: threshold/gamma schedule and phase lengths.
-        input_gate: pass the input layer's spikes through the spiking-ReLU gate (off:
-            the input carries signed values, spec section 8).
-        presyn: presynaptic factor of the learning rule, ``x_T`` or ``x_A``.
-        target_scale: the clamped output target is ``target_scale * one_hot(label)``.
-        dropout: dropout rate of hidden fully connected layers during training.
-        input_shape: shape of one input sample, ``(C, H, W)`` for a conv net; default
-            ``(n_0,)``.
-        convs: the convolutions of connections 1..len(convs); the rest are fully connected
-            (at least one: the output layer is a vector of class scores).
-    """
-
-    sizes: tuple[int, ...]
-    schedule: Schedule = field(default_factory=Schedule)
-    input_gate: bool = False
-    presyn: str = "x_T"
-    target_scale: float = 1.0
-    dropout: float = 0.0
-    input_shape: tuple[int, ...] | None = None
-    convs: tuple[ConvSpec, ...] = ()
-
-    def comm_stats(self) -> CommStats:
-        """Empty spike counters for this network and schedule (both phases)."""
-        return CommStats(self.sizes, {"ff": self.schedule.k1, "learn": self.schedule.k2})
-
-    def __post_init__(self) -> None:
-        self.sizes = tuple(int(s) for s in self.sizes)
-        self.convs = tuple(self.convs)
-        if len(self.sizes) < 2 or min(self.sizes) < 1:
-            raise ValueError(f"architecture needs >= 2 layers of >= 1 neuron, got {self.sizes}")
-        if not 0.0 <= self.dropout < 1.0:
-            raise ValueError(f"dropout must lie in [0, 1), got {self.dropout}")
-        if self.presyn not in ("x_T", "x_A"):
-            raise ValueError(f"presyn must be 'x_T' or 'x_A', got {self.presyn!r}")
-        if self.input_shape is None:
-            self.input_shape = (self.sizes[0],)
-        self.input_shape = tuple(int(d) for d in self.input_shape)
-        if len(self.convs) > len(self.sizes) - 2:
-            raise ValueError(f"{len(self.convs)} convolutions need at least "
-                             f"{len(self.convs) + 2} layers (a fully connected output last), "
-                             f"got {len(self.sizes)}")
-        expected = [neurons(s) for s in conv_shapes(self.input_shape, self.convs)]
-        if list(self.sizes[:len(expected)]) != expected:
-            raise ValueError(f"sizes {self.sizes} do not match input {self.input_shape} and "
-                             f"convolutions {[str(c) for c in self.convs]}: the first layers "
-                             f"have {expected} neurons")
-
-    @property
-    def shapes(self) -> list[tuple[int, ...]]:
-        """Per-layer neuron shapes, input first: ``(C, H, W)`` or ``(n,)``."""
-        shapes = conv_shapes(self.input_shape, self.convs)
-        return shapes + [(n,) for n in self.sizes[len(shapes):]]
-
-    def connections(self) -> list[Connection]:
-        """Connection l-1 -> l for l = 1..L."""
-        shapes = self.shapes
-        conns: list[Connection] = [ConvConnection(spec, shapes[i])
-                                   for i, spec in enumerate(self.convs)]
-        return conns + [DenseConnection(shapes[l - 1], self.sizes[l])
-                        for l in range(len(self.convs) + 1, len(self.sizes))]
-
-    @property
-    def dropout_layers(self) -> list[int]:
-        """Layers that dropout acts on: the hidden fully connected layers."""
-        return list(range(len(self.convs) + 1, len(self.sizes) - 1))
+def connections(config: DiffPCConfig) -> list[Connection]:
+    """Connection l-1 -> l for l = 1..L: the convolutions first, then fully connected."""
+    shapes = config.shapes
+    conns: list[Connection] = [ConvConnection(spec, shapes[i])
+                               for i, spec in enumerate(config.convs)]
+    return conns + [DenseConnection(shapes[l - 1], config.sizes[l])
+                    for l in range(len(config.convs) + 1, len(config.sizes))]
 
 
 @dataclass
@@ -215,11 +151,6 @@ def shape_input(x: torch.Tensor, config: DiffPCConfig) -> torch.Tensor:
                      + (" (flatten images first)" if len(shape) == 1 else ""))
 
 
-def _masked(t: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
-    """``t * mask``, or ``t`` itself where the layer has no dropout mask."""
-    return t if mask is None else t * mask
-
-
 class ConnectedNetwork:
     """Weights and biases of a network's connections, shared by DiffPC and backprop.
 
@@ -232,7 +163,7 @@ class ConnectedNetwork:
     def __init__(self, config: DiffPCConfig, params=None, *, seed: int = 0,
                  dtype: torch.dtype = torch.float32, device: str | torch.device = "cpu"):
         self.config = config
-        self.connections = config.connections()
+        self.connections = connections(config)
         if params is None:
             params = init_connection_parameters(self.connections, seed, dtype, device)
         self.weights = [w.to(device=device, dtype=dtype) for w, _ in params]
@@ -285,7 +216,7 @@ class DiffPCNetwork(ConnectedNetwork):
 
     Args:
         config: architecture, schedule and options.
-        params: list of ``(W_l, b_l)`` in the shapes of ``config.connections()``.
+        params: list of ``(W_l, b_l)`` in the shapes of :func:`connections`.
             Defaults to :func:`init_connection_parameters` with ``seed``.
     """
 
@@ -306,13 +237,12 @@ class DiffPCNetwork(ConnectedNetwork):
         ``(B, *shapes[l])`` count, ``phase`` ``"ff"`` or ``"learn"``, ``kind``
         ``"activity"`` or ``"error"`` (the spike histograms of :mod:`lava_diffpc.figures`).
         """
-        cfg, sched, conns = self.config, self.config.schedule, self.connections
-        n_layers, n_out = len(cfg.sizes) - 1, cfg.sizes[-1]
+        cfg, sched = self.config, self.config.schedule
+        n_out = cfg.sizes[-1]
         x = shape_input(x.to(device=self.device, dtype=self.dtype), cfg)
         if not torch.isfinite(x).all():
             raise ValueError("input holds NaN or infinite values; clean or normalise the data")
         learn = labels is not None
-        steps = sched.steps if learn else sched.k1
         target = None
         if learn:
             if labels.shape != (x.shape[0],) or labels.min() < 0 or labels.max() >= n_out:
@@ -322,57 +252,27 @@ class DiffPCNetwork(ConnectedNetwork):
             target = cfg.target_scale * torch.nn.functional.one_hot(
                 labels.to(self.device).long(), n_out).to(self.dtype)
         keep, scale = self._dropout_masks(x.shape[0], generator if learn else None)
-
-        thresholds = sched.thresholds()
-        gammas = sched.gammas()
-        like = [x.new_zeros(x.shape[0], *shape) for shape in cfg.shapes]
-        x_A0 = like[0]
-        states = [None] + [reset_layer(conn.bias_view(b), like[l])
-                           for l, (conn, b) in enumerate(zip(conns, self.biases), start=1)]
-        s_act = list(like)  # spikes sent at the previous step
-        s_err = list(like)
-        out_ff = None
-        counts = {}
-        for k in range(steps):
-            t_prev = thresholds[k - 1] if k > 0 else 0.0
-            t_now, gamma = thresholds[k], gammas[k]
-            learning = sched.is_learning(k)
-            fwd = [None] + [conns[l - 1].forward(_masked(s_act[l - 1], scale[l - 1]),
-                                                 self.weights[l - 1])
-                            for l in range(1, n_layers + 1)]
-            fb = [None] + [conns[l].transpose(_masked(s_err[l + 1], keep[l + 1]), self.weights[l])
-                           if l < n_layers else None for l in range(1, n_layers + 1)]
-            x_A0, s0 = track(x, x_A0, t_now, cfg.input_gate)
-            new_act, new_err = [s0], [like[0]]
-            for l in range(1, n_layers + 1):
-                b = _masked(fb[l], scale[l]) if fb[l] is not None else None
-                clamp = target if (learning and l == n_layers) else None
-                states[l], sa, se = layer_step(states[l], fwd[l], b, t_prev, t_now, gamma,
-                                               error_spikes=learning, clamp=clamp)
-                new_act.append(sa)
-                new_err.append(se)
-            s_act, s_err = new_act, new_err
-            if stats is not None:
-                self._count(counts, "learn" if learning else "ff", s_act, s_err, keep)
-            if per_neuron is not None:
-                self._tally(per_neuron, "learn" if learning else "ff", s_act, s_err, keep)
-            if record is not None:
-                record.append({"k": k, "x_A0": x_A0.clone(), "s_act": [s.clone() for s in s_act],
-                               "s_err": [s.clone() for s in s_err],
-                               "states": [None] + [LayerState(*(v.clone() for v in st))
-                                                   for st in states[1:]]})
-            if k == sched.k1 - 1:
-                out_ff = states[n_layers].x_T.clone()
+        drop = Dropout(keep, scale)
+        counts = (SpikeCounts(cfg.n_layers, per_neuron=per_neuron is not None)
+                  if stats is not None or per_neuron is not None else None)
+        out = run_network(self.wiring(), x, target, sched.steps if learn else sched.k1, drop,
+                          counts=counts, record=record)
         if stats is not None:
-            for (phase, l), (a, e) in counts.items():
-                stats.add(phase, l, activity=a, error=e)
-            stats.add_samples("ff", x.shape[0])
-            if learn:
-                stats.add_samples("learn", x.shape[0])
-        result = RunResult(out_ff.argmax(1), out_ff, states[1:])
+            counts.into(stats, x.shape[0], ("ff", "learn") if learn else ("ff",))
+        if per_neuron is not None:
+            for key, tally in counts.neurons.items():
+                per_neuron[key] = per_neuron.get(key, 0) + tally
+        states = out.state.layers
+        result = RunResult(out.out_ff.argmax(1), out.out_ff, states)
         if learn:
-            result.grads = self._gradients(x, x_A0, states, keep, scale)
+            result.grads = self._gradients(x, out.state.x_A0, [None] + states, drop)
         return result
+
+    def wiring(self) -> Wiring:
+        """This network as the batched step sees it (real arithmetic)."""
+        return Wiring(self.config, REAL, self.config.schedule.real_table(), self.connections,
+                      self.weights, [0] * len(self.weights),
+                      [conn.bias_view(b) for conn, b in zip(self.connections, self.biases)])
 
     def gradients(self, x: torch.Tensor, labels: torch.Tensor,
                   generator: torch.Generator | None = None,
@@ -387,26 +287,7 @@ class DiffPCNetwork(ConnectedNetwork):
         return self.run(x, stats=stats).prediction
 
     # ------------------------------------------------------------- helpers
-    @staticmethod
-    def _count(counts: dict, phase: str, s_act, s_err, keep) -> None:
-        """Add this step's transmitted spikes (see :mod:`lava_diffpc.metrics`); a neuron
-        is one channel at one position, so a feature map counts every entry."""
-        top = len(s_act) - 1
-        for l in range(top + 1):
-            a = count_spikes(_masked(s_act[l], keep[l])) if l < top else 0
-            e = count_spikes(_masked(s_err[l], keep[l])) if l >= 2 else 0
-            prev = counts.get((phase, l), (0, 0))
-            counts[(phase, l)] = (prev[0] + a, prev[1] + e)
-
-    @staticmethod
-    def _tally(per_neuron: dict, phase: str, s_act, s_err, keep) -> None:
-        """Add this step's spikes, per sample and neuron, to ``per_neuron`` (see :meth:`run`)."""
-        for kind, spikes in (("activity", s_act), ("error", s_err)):
-            for l, s in enumerate(spikes):
-                key = (phase, kind, l)
-                per_neuron[key] = per_neuron.get(key, 0) + _masked(s, keep[l]).abs()
-
-    def _gradients(self, x, x_A0, states, keep, scale):
+    def _gradients(self, x, x_A0, states, drop: Dropout):
         """Local gradients of every connection from the final errors and activities."""
         cfg = self.config
         grads = []
@@ -416,6 +297,6 @@ class DiffPCNetwork(ConnectedNetwork):
             else:
                 st = states[l - 1]
                 pre = presynaptic_factor(st.x_T, st.x_A, kind=cfg.presyn, gated=True)
-            grads.append(conn.local_gradients(_masked(states[l].e_T, keep[l]),
-                                              _masked(pre, scale[l - 1])))
+            grads.append(conn.local_gradients(masked(states[l].e_T, drop.keep[l]),
+                                              masked(pre, drop.scale[l - 1])))
         return grads

@@ -54,7 +54,8 @@ from dataclasses import dataclass
 
 import torch
 
-from lava_diffpc.reference.network import ConnectedNetwork, DiffPCConfig, shape_input
+from lava_diffpc.config import DiffPCConfig
+from lava_diffpc.reference.network import ConnectedNetwork, shape_input
 from lava_diffpc.rules.learning import local_gradients
 
 PC_ITERATIONS = 20  # inference iterations T per batch

@@ -1,63 +1,53 @@
-"""The per-step DiffPC neuron rules in floating point (spec section 3).
+"""The per-step DiffPC neuron rules (spec section 3), written once for both arithmetics.
 
-Pure functions over explicit state: arrays in, arrays out, no hidden state. They run
-unchanged on NumPy arrays (the Lava ``floating_pt`` models) and on PyTorch tensors (the
-batched reference), because they use only arithmetic, comparisons and the two helpers
-below. Shapes: any, as long as the arrays of one layer broadcast; the reference uses
-``(batch, neurons)``, the Lava models ``(neurons,)``.
+Pure functions over explicit state: arrays in, arrays out, no hidden state. The arithmetic
+(:data:`~lava_diffpc.rules.arithmetic.REAL` or :data:`~lava_diffpc.rules.arithmetic.FIXED`)
+is a parameter: it decides saturation, how a spike sum is scaled by the senders' threshold
+and how gamma applies, and nothing else. The same code runs on NumPy arrays (the Lava
+process models, shapes ``(neurons,)``) and on PyTorch tensors (the batched drivers, shapes
+``(batch, *neurons)``, eager or under ``torch.compile``).
 
-One time step of a layer l >= 1 (T_prev is the senders' threshold of the previous step,
-``fwd = W_l s_A^{l-1}(k-1)`` and ``fb = W_{l+1}^T s_e^{l+1}(k-1)`` are the raw spike sums
-the synapses deliver)::
+One time step of a layer l >= 1 (``fwd = W_l s_A^{l-1}(k-1)`` and
+``fb = W_{l+1}^T s_e^{l+1}(k-1)`` are the raw spike sums the synapses deliver, ``T_prev``
+the senders' threshold of the previous step, ``sat``, ``dendrite`` and ``gain`` the
+arithmetic's)::
 
-    x_F  += T_prev * fwd
-    e_T   = x_T - x_F
-    e_in += T_prev * fb
-    x_T  += gamma * (-e_T + 1[x_T > 0] * e_in)        (clamped: x_T = clamp first)
-    s_A   = sign(x_T - x_A) * 1[|x_T - x_A| > T]
-    s_A  *= 1[x_A + T * s_A > 0]                       (spiking-ReLU gate)
-    x_A  += T * s_A
-    s_e   = sign(e_T - e_A) * 1[|e_T - e_A| > T]       (0 when error spikes are off)
-    e_A  += T * s_e
+    x_F  = sat(x_F  + dendrite(fwd, T_prev, E_l))            real: x_F + T_prev * fwd
+    e_in = sat(e_in + dendrite(fb, T_prev, E_{l+1}))
+    e_T  = sat(x_T - x_F)                                     (clamped: x_T = clamp first)
+    x_T  = sat(x_T + gain(sat(-e_T + 1[x_T > 0] * e_in), gamma))   real: gamma * (...)
+    s_A  = sign(x_T - x_A) * 1[|x_T - x_A| > T],  s_A *= 1[x_A + T * s_A > 0]  (ReLU gate)
+    x_A  = sat(x_A + T * s_A)
+    s_e  = sign(e_T - e_A) * 1[|e_T - e_A| > T]               (0 when error spikes are off)
+    e_A  = sat(e_A + T * s_e)
 
-Units: every state is in activation units (the units of the data after
-normalisation); thresholds are in the same units; spikes are ternary (-1, 0, +1).
+Units: real states, thresholds and the data are in activation units; fixed-point states are
+integers in units of ``2**-F`` (:mod:`lava_diffpc.fixed_point`). Spikes are ternary
+(-1, 0, +1) in the states' dtype.
 """
 
 from __future__ import annotations
 
 from typing import Any, NamedTuple
 
+from lava_diffpc.rules.arithmetic import REAL, Arithmetic, cast
+
 Array = Any  # numpy.ndarray or torch.Tensor
 
 
-def _as_float(mask: Array, like: Array) -> Array:
-    """A boolean mask as 0/1 in ``like``'s dtype (NumPy or PyTorch)."""
-    if hasattr(mask, "to"):  # torch.Tensor
-        return mask.to(like.dtype)
-    return mask.astype(like.dtype)
+class StepValues(NamedTuple):
+    """What the schedule says about one step k, in one arithmetic's units.
 
-
-def ternary_spike(diff: Array, threshold: Array | float) -> Array:
-    """``sign(diff) * 1[|diff| > threshold]`` as -1/0/+1 in ``diff``'s dtype."""
-    return _as_float(diff > threshold, diff) - _as_float(diff < -threshold, diff)
-
-
-def relu_gate(spike: Array, x_A: Array, threshold: Array | float) -> Array:
-    """Spiking ReLU: drop a spike that would take ``x_A`` to zero or below."""
-    return spike * _as_float(x_A + threshold * spike > 0, x_A)
-
-
-def track(target: Array, announced: Array, threshold: Array | float,
-          gate: bool) -> tuple[Array, Array]:
-    """One difference-encoding step: the spike that moves ``announced`` toward ``target``.
-
-    Returns ``(announced + T * s, s)`` with ``s`` ternary, gated when ``gate`` is true.
+    ``t_prev`` is ``T(k-1)`` (0 at a sample's first step, where nothing arrives), ``t_now``
+    is ``T(k)``, ``gamma`` the target-update rate (real) or its shift ``g`` (fixed point),
+    ``learning`` whether k lies in the learning phase (error spikes on, output clamped).
+    Built by :meth:`lava_diffpc.rules.schedule.ScheduleTable.step`.
     """
-    s = ternary_spike(target - announced, threshold)
-    if gate:
-        s = relu_gate(s, announced, threshold)
-    return announced + threshold * s, s
+
+    t_prev: Any
+    t_now: Any
+    gamma: Any
+    learning: bool
 
 
 class LayerState(NamedTuple):
@@ -71,6 +61,24 @@ class LayerState(NamedTuple):
     e_in: Array  # feedback: accumulated W_{l+1}^T times error spikes of layer l+1
 
 
+def ternary_spike(diff: Array, threshold: Array) -> Array:
+    """``sign(diff) * 1[|diff| > threshold]`` as -1/0/+1 in ``diff``'s dtype."""
+    return cast(diff > threshold, diff) - cast(diff < -threshold, diff)
+
+
+def track(target: Array, announced: Array, threshold: Array, gate: bool,
+          arith: Arithmetic = REAL) -> tuple[Array, Array]:
+    """One difference-encoding step: the spike that moves ``announced`` toward ``target``.
+
+    Returns ``(sat(announced + T * s), s)`` with ``s`` ternary; with ``gate`` (spiking
+    ReLU) a spike that would take ``announced`` to zero or below is dropped.
+    """
+    s = ternary_spike(target - announced, threshold)
+    if gate:
+        s = s * cast(announced + threshold * s > 0, s)
+    return arith.sat(announced + threshold * s), s
+
+
 def reset_layer(bias: Array, like: Array) -> LayerState:
     """State at a sample's first step: all zero except ``x_F = bias``.
 
@@ -81,46 +89,41 @@ def reset_layer(bias: Array, like: Array) -> LayerState:
     return LayerState(zero + bias, zero, zero, zero, zero, zero)
 
 
-def layer_step(
-    state: LayerState,
-    fwd: Array | None,
-    fb: Array | None,
-    t_prev: float,
-    t_now: float,
-    gamma: float,
-    *,
-    error_spikes: bool,
-    clamp: Array | None = None,
-    gate: bool = True,
-) -> tuple[LayerState, Array, Array]:
+def layer_step(state: LayerState, fwd: Array | None, fb: Array | None, step: StepValues,
+               arith: Arithmetic = REAL, *, fwd_exp: int = 0, fb_exp: int = 0,
+               clamp: Array | None = None,
+               gate: bool = True) -> tuple[LayerState, Array, Array]:
     """One synchronous time step of a layer (module docstring); returns (state, s_A, s_e).
 
     Args:
         state: the layer's state after the previous step (or :func:`reset_layer`).
-        fwd: ``W_l s_A^{l-1}(k-1)``, the raw forward spike sum; None when no spike
-            arrived (k = 0, or a silent step), which skips the addition.
+        fwd: ``W_l s_A^{l-1}(k-1)``, the raw forward spike sum (integer dendritic sum in
+            fixed point); None when no spike arrived, which skips the addition.
         fb: ``W_{l+1}^T s_e^{l+1}(k-1)``, the raw feedback spike sum; None likewise
             (always at the top layer).
-        t_prev: the senders' threshold ``T(k-1)`` that scales ``fwd`` and ``fb``.
-        t_now: this step's threshold ``T(k)``.
-        gamma: target-update rate at this step.
-        error_spikes: whether error spikes are emitted (off in the feed-forward phase).
+        step: the schedule's values at this step (:class:`StepValues`); error spikes are
+            emitted in the learning phase only.
+        arith: :data:`~lava_diffpc.rules.arithmetic.REAL` or ``FIXED``.
+        fwd_exp, fb_exp: fixed point: weight exponents ``E`` of the incoming and of the
+            feedback synapse (ignored by real arithmetic).
         clamp: when given, ``x_T`` is set to it instead of updated (output in learning).
         gate: apply the spiking-ReLU gate to activity spikes.
     """
-    x_F = state.x_F if fwd is None else state.x_F + t_prev * fwd
-    e_in = state.e_in if fb is None else state.e_in + t_prev * fb
+    sat = arith.sat
+    x_F = state.x_F if fwd is None else sat(state.x_F + arith.dendrite(fwd, step.t_prev,
+                                                                       fwd_exp))
+    e_in = state.e_in if fb is None else sat(state.e_in + arith.dendrite(fb, step.t_prev,
+                                                                         fb_exp))
     if clamp is not None:
         x_T = clamp + 0 * state.x_T
-        e_T = x_T - x_F
+        e_T = sat(x_T - x_F)
     else:
-        e_T = state.x_T - x_F
-        x_T = state.x_T
-        if gamma != 0:
-            x_T = x_T + gamma * (-e_T + _as_float(x_T > 0, x_T) * e_in)
-    x_A, s_A = track(x_T, state.x_A, t_now, gate)
-    if error_spikes:
-        e_A, s_e = track(e_T, state.e_A, t_now, gate=False)
+        e_T = sat(state.x_T - x_F)
+        update = sat(-e_T + cast(state.x_T > 0, e_T) * e_in)
+        x_T = sat(state.x_T + arith.gain(update, step.gamma))
+    x_A, s_A = track(x_T, state.x_A, step.t_now, gate, arith)
+    if step.learning:
+        e_A, s_e = track(e_T, state.e_A, step.t_now, False, arith)
     else:
         e_A, s_e = state.e_A, e_T * 0
     return LayerState(x_F, x_T, x_A, e_T, e_A, e_in), s_A, s_e

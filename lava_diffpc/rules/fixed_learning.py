@@ -73,7 +73,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from lava_diffpc.rules.fixed import as_int, saturate
+from lava_diffpc.rules.arithmetic import as_int, saturate
 
 TRACE_MAX = 127  # unsigned 7-bit learning-engine trace
 FACTOR_MAX = 127  # magnitude of the 8-bit signed third factor (symmetric)

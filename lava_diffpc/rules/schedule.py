@@ -36,6 +36,8 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
+from lava_diffpc.rules.dynamics import StepValues
+
 SCHEDULE_KINDS = ("cyclic", "cyclic-decay", "constant")
 GAMMA_MODES = ("cycle-start", "every-step")
 
@@ -144,6 +146,10 @@ class Schedule:
         """``gamma(k)`` for k = 0..K-1 (float64)."""
         return np.array([self.gamma(k) for k in range(self.steps)], dtype=np.float64)
 
+    def real_table(self) -> ScheduleTable:
+        """The per-step values in real arithmetic: ``T(k)`` and ``gamma(k)`` (float64)."""
+        return ScheduleTable(self, self.thresholds(), self.gammas())
+
     # ----------------------------------------------------------- fixed point
     def decay_fixed(self, k: int, decay_bits: int) -> int:
         """``d_q = round(d(k) * 2**decay_bits)``: the small decay multiplier."""
@@ -177,3 +183,30 @@ class Schedule:
         if abs(g - round(g)) > 1e-12:
             raise ValueError(f"fixed point needs gamma2 = 2**-g, got {self.gamma2}")
         return int(round(g))
+
+
+@dataclass(frozen=True)
+class ScheduleTable:
+    """A schedule's per-step values in one arithmetic: the one place drivers read them from.
+
+    Attributes:
+        schedule: the schedule (phases: :meth:`Schedule.is_learning`).
+        thresholds: ``T(k)`` for k = 0..K-1, float64 (real) or int64 ``T_int(k)`` (fixed
+            point, :func:`lava_diffpc.fixed_point.fixed_table`).
+        gammas: ``gamma(k)`` (real) or the gamma shift ``g(k)`` (fixed point).
+    """
+
+    schedule: Schedule
+    thresholds: np.ndarray
+    gammas: np.ndarray
+
+    @property
+    def steps(self) -> int:
+        return len(self.thresholds)
+
+    def step(self, k: int) -> StepValues:
+        """The values of step ``k`` as Python numbers: ``T(k-1)`` (0 at k = 0), ``T(k)``,
+        gamma, phase."""
+        t = self.thresholds
+        return StepValues((t[k - 1] if k > 0 else t[0] * 0).item(), t[k].item(),
+                          self.gammas[k].item(), self.schedule.is_learning(k))

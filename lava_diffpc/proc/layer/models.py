@@ -1,8 +1,12 @@
-"""Models of DiffPCLayer: thin drivers of the shared step rules.
+"""Models of DiffPCLayer: thin drivers of the one step rule.
 
-``floating_pt`` calls :mod:`lava_diffpc.rules.dynamics` (float64 NumPy), ``fixed_pt`` calls
-:mod:`lava_diffpc.rules.fixed` (int32 Vars holding 24-bit values). Both receive every input
-first and send last, so the W / W^T cycle through the synapses cannot deadlock.
+Both models call :func:`lava_diffpc.rules.dynamics.layer_step`; they differ only in the
+arithmetic they pass (``floating_pt``: :data:`~lava_diffpc.rules.arithmetic.REAL` on float64
+Vars; ``fixed_pt``: :data:`~lava_diffpc.rules.arithmetic.FIXED` on int32 Vars holding
+24-bit values, computed in int64) and in the on-chip learning twin they apply to the bias.
+The phase of a step comes from the schedule's own predicate
+(:meth:`~lava_diffpc.rules.schedule.Schedule.is_learning`). Both receive every input first
+and send last, so the W / W^T cycle through the synapses cannot deadlock.
 """
 
 from __future__ import annotations
@@ -16,42 +20,60 @@ from lava.magma.core.resources import CPU
 from lava.magma.core.sync.protocols.loihi_protocol import LoihiProtocol
 
 from lava_diffpc.proc.layer.process import DiffPCLayer
-from lava_diffpc.rules import dynamics, fixed, fixed_learning, learning
-from lava_diffpc.rules.dynamics import LayerState
+from lava_diffpc.rules import fixed_learning, learning
+from lava_diffpc.rules.arithmetic import FIXED, REAL, as_int
+from lava_diffpc.rules.dynamics import LayerState, StepValues, layer_step, reset_layer
+from lava_diffpc.rules.schedule import Schedule
 
-STATES = ("x_F", "x_T", "x_A", "e_T", "e_A", "e_in")
+STATES = LayerState._fields
 
 
 class _DiffPCLayerModel(PyLoihiProcessModel):
-    """Step logic shared by both precisions; subclasses supply the rule calls."""
+    """Step logic shared by both precisions; subclasses set ``arith`` and the Var types."""
+
+    arith = REAL
+
+    def _schedule(self) -> Schedule:
+        if not hasattr(self, "_schedule_cache"):
+            self._schedule_cache = Schedule(**self.proc_params["schedule"])
+        return self._schedule_cache
+
+    def _number(self, v):
+        """A Var element as the arithmetic's number (int64 for fixed point)."""
+        return as_int(v) if self.arith.fixed else np.asarray(v, dtype=np.float64)
 
     def run_spk(self) -> None:
         fwd, fb = self.a_in_fwd.recv(), self.a_in_fb.recv()
-        steps, k1 = int(self.steps[0]), int(self.k1[0])
+        params = self.proc_params
+        schedule = self._schedule()
+        steps = int(self.steps[0])
         k = (self.time_step - 1) % steps
         sample = (self.time_step - 1) // steps % self.labels.shape[0]
-        learning = k >= k1
-        if k == 0:
-            state = self._reset()
-            fwd, fb, t_prev = 0 * fwd, 0 * fb, 0
+        step = StepValues(self.thresholds[k - 1].item() if k > 0 else 0,
+                          self.thresholds[k].item(), self.gammas[k].item(),
+                          schedule.is_learning(k))
+        if k == 0:  # what arrives now was sent during the previous sample's last step
+            state = reset_layer(self._number(self.bias), self._number(self.x_F))
+            fwd = fb = None
         else:
-            state = LayerState(*(getattr(self, name) for name in STATES))
-            t_prev = self.thresholds[k - 1]
+            state = LayerState(*(self._number(getattr(self, name)) for name in STATES))
+            fwd, fb = self._number(fwd), self._number(fb)
         clamp = None
-        if learning and self.proc_params["output"]:
-            clamp = np.zeros_like(self.x_T)
+        if step.learning and params["output"]:
+            clamp = self._number(np.zeros(self.x_T.shape))
             clamp[int(self.labels[sample])] = self.target[0]
-        state, s_act, s_err = self._step(state, fwd, fb, t_prev, self.thresholds[k],
-                                         self.gammas[k], learning, clamp)
+        state, s_act, s_err = layer_step(state, fwd, fb, step, self.arith,
+                                         fwd_exp=params["fwd_exp"], fb_exp=params["fb_exp"],
+                                         clamp=clamp, gate=params["gate"])
         for name, value in zip(STATES, state):
             getattr(self, name)[:] = value
-        if self.proc_params["output"] and k == k1 - 1:
+        if params["output"] and k == schedule.k1 - 1:
             self.predictions[sample] = int(np.argmax(self.x_T))
-        self.act_count[int(learning)] += int(np.count_nonzero(s_act))
-        self.err_count[int(learning)] += int(np.count_nonzero(s_err))
+        self.act_count[int(step.learning)] += int(np.count_nonzero(s_act))
+        self.err_count[int(step.learning)] += int(np.count_nonzero(s_err))
         self.s_out_act.send(s_act)
         self.s_out_err.send(s_err)
-        if self.proc_params["learn"]:
+        if params["learn"]:
             self.s_out_eT.send(self._third_factor(self.e_T))
             if k == steps - 1:
                 self.bias[:] = self._bias_update(self.bias, self.e_T)
@@ -61,7 +83,7 @@ class _DiffPCLayerModel(PyLoihiProcessModel):
 @requires(CPU)
 @tag("floating_pt")
 class PyDiffPCLayerFloat(_DiffPCLayerModel):
-    """Float64 model: :func:`lava_diffpc.rules.dynamics.layer_step`."""
+    """Float64 model: :func:`~lava_diffpc.rules.dynamics.layer_step` in real arithmetic."""
 
     a_in_fwd: PyInPort = LavaPyType(PyInPort.VEC_DENSE, float)
     a_in_fb: PyInPort = LavaPyType(PyInPort.VEC_DENSE, float)
@@ -77,21 +99,12 @@ class PyDiffPCLayerFloat(_DiffPCLayerModel):
     bias: np.ndarray = LavaPyType(np.ndarray, float)
     thresholds: np.ndarray = LavaPyType(np.ndarray, float)
     gammas: np.ndarray = LavaPyType(np.ndarray, float)
-    k1: np.ndarray = LavaPyType(np.ndarray, int)
     steps: np.ndarray = LavaPyType(np.ndarray, int)
     labels: np.ndarray = LavaPyType(np.ndarray, int)
     target: np.ndarray = LavaPyType(np.ndarray, float)
     predictions: np.ndarray = LavaPyType(np.ndarray, int)
     act_count: np.ndarray = LavaPyType(np.ndarray, int)
     err_count: np.ndarray = LavaPyType(np.ndarray, int)
-
-    def _reset(self) -> LayerState:
-        return dynamics.reset_layer(self.bias, self.x_F)
-
-    def _step(self, state, fwd, fb, t_prev, t_now, gamma, learning, clamp):
-        return dynamics.layer_step(state, fwd, fb, float(t_prev), float(t_now), float(gamma),
-                                   error_spikes=learning, clamp=clamp,
-                                   gate=self.proc_params["gate"])
 
     @staticmethod
     def _third_factor(e_T: np.ndarray) -> np.ndarray:
@@ -105,7 +118,10 @@ class PyDiffPCLayerFloat(_DiffPCLayerModel):
 @requires(CPU)
 @tag("fixed_pt")
 class PyDiffPCLayerFixed(_DiffPCLayerModel):
-    """Integer model: :func:`lava_diffpc.rules.fixed.layer_step` (24-bit saturating)."""
+    """Integer model: :func:`~lava_diffpc.rules.dynamics.layer_step` in 24-bit saturating
+    fixed point."""
+
+    arith = FIXED
 
     a_in_fwd: PyInPort = LavaPyType(PyInPort.VEC_DENSE, np.int32, precision=24)
     a_in_fb: PyInPort = LavaPyType(PyInPort.VEC_DENSE, np.int32, precision=24)
@@ -121,22 +137,12 @@ class PyDiffPCLayerFixed(_DiffPCLayerModel):
     bias: np.ndarray = LavaPyType(np.ndarray, np.int32, precision=24)
     thresholds: np.ndarray = LavaPyType(np.ndarray, np.int32, precision=24)
     gammas: np.ndarray = LavaPyType(np.ndarray, np.int32, precision=8)
-    k1: np.ndarray = LavaPyType(np.ndarray, np.int32)
     steps: np.ndarray = LavaPyType(np.ndarray, np.int32)
     labels: np.ndarray = LavaPyType(np.ndarray, np.int32)
     target: np.ndarray = LavaPyType(np.ndarray, np.int32, precision=24)
     predictions: np.ndarray = LavaPyType(np.ndarray, np.int32)
     act_count: np.ndarray = LavaPyType(np.ndarray, np.int64)
     err_count: np.ndarray = LavaPyType(np.ndarray, np.int64)
-
-    def _reset(self) -> LayerState:
-        return fixed.reset_layer(self.bias, self.x_F)
-
-    def _step(self, state, fwd, fb, t_prev, t_now, gamma, learning, clamp):
-        params = self.proc_params
-        return fixed.layer_step(state, fwd, fb, int(t_prev), int(t_now), int(gamma),
-                                fwd_exp=params["fwd_exp"], fb_exp=params["fb_exp"],
-                                error_spikes=learning, clamp=clamp, gate=params["gate"])
 
     def _third_factor(self, e_T: np.ndarray) -> np.ndarray:
         return fixed_learning.error_factor(e_T, self.proc_params["err_shift"])

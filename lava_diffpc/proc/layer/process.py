@@ -7,11 +7,14 @@ from lava.magma.core.process.ports.ports import InPort, OutPort
 from lava.magma.core.process.process import AbstractProcess
 from lava.magma.core.process.variable import Var
 
+from lava_diffpc.rules.schedule import Schedule
+
 
 class DiffPCLayer(AbstractProcess):
     """Value and error neurons of one layer (spec sections 1-3), streaming many samples.
 
-    Per time step (``time_step`` counts from 1; ``K = steps``)::
+    Per time step (``time_step`` counts from 1; ``K = steps``; the phase of step k is
+    ``schedule.is_learning(k)``, i.e. ``k >= k1``)::
 
         k = (time_step - 1) mod K,   sample i = (time_step - 1) div K  (mod num_samples)
         k == 0:  state = reset(bias)  (x_F = bias, rest 0); inputs arriving now are dropped
@@ -34,20 +37,21 @@ class DiffPCLayer(AbstractProcess):
     :func:`lava_diffpc.rules.fixed_learning.bias_update` with ``alpha = 2**-lr_shift``
     (fixed), which the next sample's reset loads into ``x_F``.
 
-    ``floating_pt`` runs :func:`lava_diffpc.rules.dynamics.layer_step` (states in activation
-    units); ``fixed_pt`` runs :func:`lava_diffpc.rules.fixed.layer_step` (24-bit states in
+    Both models run :func:`lava_diffpc.rules.dynamics.layer_step`: ``floating_pt`` in real
+    arithmetic (states in activation units), ``fixed_pt`` in fixed point (24-bit states in
     units of ``2**-F``, ``T`` as integers, ``fwd``/``fb`` integer dendritic sums scaled by the
     synapses' weight exponents ``fwd_exp``/``fb_exp``, gamma as the right shift ``g`` with
-    ``-1`` for gamma = 0; see :mod:`lava_diffpc.fixed_point`).
+    ``-1`` for gamma = 0; see :mod:`lava_diffpc.rules.arithmetic` and
+    :mod:`lava_diffpc.fixed_point`).
 
     Ports: ``a_in_fwd``, ``a_in_fb`` (dendritic sums from the synapses below and above),
     ``s_out_act``, ``s_out_err`` (ternary activity and error spikes, -1/0/+1), ``s_out_eT``
     (graded third factor, learning only).
 
     Vars: the six states ``x_F x_T x_A e_T e_A e_in``; ``bias``; the schedule tables
-    ``thresholds`` and ``gammas`` (K entries, float gamma or fixed shift); phase lengths
-    ``k1`` and ``steps``; ``labels`` and ``target`` (clamp, output layer); ``predictions``
-    (output layer; -1 until written); spike counters ``act_count`` and ``err_count``
+    ``thresholds`` and ``gammas`` (K entries, float gamma or fixed shift); ``steps``;
+    ``labels`` and ``target`` (clamp, output layer); ``predictions`` (output layer; -1
+    until written); spike counters ``act_count`` and ``err_count``
     (``[feed-forward, learning]`` phase totals over all neurons and samples).
 
     Args:
@@ -55,8 +59,9 @@ class DiffPCLayer(AbstractProcess):
         bias: ``(n,)`` bias (float, or integer state LSBs for fixed point).
         thresholds: ``T(k)`` for k = 0..steps-1.
         gammas: ``gamma(k)`` (float) or the gamma shift ``g(k)`` (fixed point).
-        k1: steps of the feed-forward phase (``k >= k1`` is the learning phase).
-        steps: steps per sample ``K`` (``k1`` for inference).
+        schedule: the :class:`~lava_diffpc.rules.schedule.Schedule` (phases; its fields
+            travel in ``proc_params``).
+        steps: steps per sample ``K`` (``schedule.k1`` for inference).
         output: this is the top layer (clamps in learning, records predictions).
         labels: class index per sample (output layer, needed when ``steps > k1``).
         target: clamp value of the label's neuron (float, or integer LSBs).
@@ -69,7 +74,7 @@ class DiffPCLayer(AbstractProcess):
     """
 
     def __init__(self, *, shape: tuple[int], bias: np.ndarray, thresholds: np.ndarray,
-                 gammas: np.ndarray, k1: int, steps: int, output: bool = False,
+                 gammas: np.ndarray, schedule: Schedule, steps: int, output: bool = False,
                  labels: np.ndarray | None = None, target: float = 1.0, num_samples: int = 1,
                  gate: bool = True, fwd_exp: int = 0, fb_exp: int = 0, learn: bool = False,
                  alpha: float = 0.0, lr_shift: int = 0, err_shift: int = 0,
@@ -77,16 +82,19 @@ class DiffPCLayer(AbstractProcess):
         shape = tuple(int(s) for s in shape)
         if len(shape) != 1 or shape[0] < 1:
             raise ValueError(f"DiffPCLayer shape must be (n,), got {shape}")
-        if not 1 <= k1 <= steps or len(thresholds) != steps or len(gammas) != steps:
-            raise ValueError(f"need 1 <= k1 <= steps and {steps} thresholds and gammas, got "
-                             f"k1={k1}, {len(thresholds)} thresholds, {len(gammas)} gammas")
+        k1 = schedule.k1
+        if steps not in (k1, schedule.steps) or len(thresholds) != steps or len(gammas) != steps:
+            raise ValueError(f"need steps = {k1} (inference) or {schedule.steps} (training) "
+                             f"and as many thresholds and gammas, got steps={steps}, "
+                             f"{len(thresholds)} thresholds, {len(gammas)} gammas")
         if output and steps > k1 and (labels is None or len(labels) != num_samples):
             raise ValueError(f"the output layer needs {num_samples} labels for a learning phase")
         if np.shape(bias) != shape:
             raise ValueError(f"bias of shape {np.shape(bias)}; expected {shape}")
         if learn and steps == k1:
             raise ValueError("on-chip learning needs a learning phase (steps > k1)")
-        super().__init__(shape=shape, output=output, gate=gate, fwd_exp=int(fwd_exp),
+        super().__init__(shape=shape, schedule=schedule.to_dict(), output=output, gate=gate,
+                         fwd_exp=int(fwd_exp),
                          fb_exp=int(fb_exp), learn=bool(learn), alpha=float(alpha),
                          lr_shift=int(lr_shift), err_shift=int(err_shift), name=name)
         self.a_in_fwd = InPort(shape=shape)
@@ -99,7 +107,6 @@ class DiffPCLayer(AbstractProcess):
         self.bias = Var(shape=shape, init=np.asarray(bias))
         self.thresholds = Var(shape=(steps,), init=np.asarray(thresholds))
         self.gammas = Var(shape=(steps,), init=np.asarray(gammas))
-        self.k1 = Var(shape=(1,), init=int(k1))
         self.steps = Var(shape=(1,), init=int(steps))
         n_lab = max(int(num_samples), 1)
         lab = np.zeros(n_lab, dtype=np.int64) if labels is None else np.asarray(labels)

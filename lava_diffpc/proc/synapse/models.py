@@ -12,19 +12,22 @@ from lava.magma.core.resources import CPU
 from lava.magma.core.sync.protocols.loihi_protocol import LoihiProtocol
 
 from lava_diffpc.proc.synapse.process import DiffPCSynapse
-from lava_diffpc.rules import fixed, fixed_learning, learning
+from lava_diffpc.rules import fixed_learning, learning
+from lava_diffpc.rules.arithmetic import FIXED, REAL
 
 
 class _DiffPCSynapseModel(PyLoihiProcessModel):
     """Send first, then receive (see the Process docstring); no spikes, no product."""
+
+    arith = REAL
 
     def run_spk(self) -> None:
         self.a_out_fwd.send(self.a_fwd)
         self.a_out_bwd.send(self.a_bwd)
         s_act, s_err = self.s_in_act.recv(), self.s_in_err.recv()
         post = self.a_in_post.recv()
-        self.a_fwd[:] = self._sum(s_act, self.weights) if s_act.any() else 0
-        self.a_bwd[:] = self._sum(s_err, self.weights.T) if s_err.any() else 0
+        self.a_fwd[:] = self.arith.synaptic_sum(s_act, self.weights) if s_act.any() else 0
+        self.a_bwd[:] = self.arith.synaptic_sum(s_err, self.weights.T) if s_err.any() else 0
         if self.proc_params["learn"]:
             steps = int(self.steps[0])
             k = (self.time_step - 1) % steps
@@ -56,10 +59,6 @@ class PyDiffPCSynapseFloat(_DiffPCSynapseModel):
     saturated: np.ndarray = LavaPyType(np.ndarray, int)
 
     @staticmethod
-    def _sum(spikes: np.ndarray, weights: np.ndarray) -> np.ndarray:
-        return weights @ spikes
-
-    @staticmethod
     def _accumulate(trace: np.ndarray, spikes: np.ndarray, impulse: float) -> np.ndarray:
         return learning.accumulate_activity(trace, spikes, float(impulse))
 
@@ -73,8 +72,10 @@ class PyDiffPCSynapseFloat(_DiffPCSynapseModel):
 @requires(CPU)
 @tag("fixed_pt")
 class PyDiffPCSynapseFixed(_DiffPCSynapseModel):
-    """Exact integer dendritic sums of 8-bit mantissas (:func:`rules.fixed.spike_sum`);
+    """Exact integer dendritic sums of 8-bit mantissas (``FIXED.synaptic_sum``);
     learning: :mod:`lava_diffpc.rules.fixed_learning` (learning-engine form)."""
+
+    arith = FIXED
 
     s_in_act: PyInPort = LavaPyType(PyInPort.VEC_DENSE, np.int32, precision=2)
     s_in_err: PyInPort = LavaPyType(PyInPort.VEC_DENSE, np.int32, precision=2)
@@ -89,10 +90,6 @@ class PyDiffPCSynapseFixed(_DiffPCSynapseModel):
     impulses: np.ndarray = LavaPyType(np.ndarray, np.int32, precision=8)
     steps: np.ndarray = LavaPyType(np.ndarray, np.int32)
     saturated: np.ndarray = LavaPyType(np.ndarray, np.int64)
-
-    @staticmethod
-    def _sum(spikes: np.ndarray, weights: np.ndarray) -> np.ndarray:
-        return fixed.spike_sum(spikes, weights)
 
     @staticmethod
     def _accumulate(trace: np.ndarray, spikes: np.ndarray, impulse: int) -> np.ndarray:

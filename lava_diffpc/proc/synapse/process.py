@@ -21,9 +21,10 @@ class DiffPCSynapse(AbstractProcess):
     ``s_in_act`` carries the ternary activity spikes of layer l-1, ``s_in_err`` the ternary
     error spikes of layer l. ``floating_pt``: float64 ``W`` and sums. ``fixed_pt``: ``W`` is
     the 8-bit signed mantissa ``W_mant`` and the outputs are exact integer dendritic sums
-    (:func:`lava_diffpc.rules.fixed.spike_sum`); the real weight is
+    (:meth:`~lava_diffpc.rules.arithmetic.FixedArithmetic.synaptic_sum`); the real weight is
     ``W_mant * 2**-weight_exp``, and the receiving layer applies the exponent with the
-    threshold (:func:`lava_diffpc.rules.fixed.dendrite`). Both outputs are zero at the first
+    threshold (:meth:`~lava_diffpc.rules.arithmetic.FixedArithmetic.dendrite`). Both outputs
+    are zero at the first
     step.
 
     On-chip learning (``learn=True``; the local rule of spec section 4.4, batch 1). With

@@ -1,0 +1,142 @@
+"""The two arithmetics of DiffPC: real numbers (float) and Loihi 2 fixed point (integers).
+
+The DiffPC step (:mod:`lava_diffpc.rules.dynamics`) is written once; the only things that
+differ between the float models and the chip's integer models are collected here, in the
+manner of Lava's sigma-delta and LIF models (one dynamics, two arithmetics):
+
+================  ===============================  =========================================
+operation         :data:`REAL`                     :data:`FIXED` (24-bit signed states)
+================  ===============================  =========================================
+``sat(v)``        ``v``                            clip to ``[-2**23, 2**23 - 1]``
+``dendrite``      ``T_prev * a``                   ``(T_prev * a) >>r E`` (``E``: the weight
+                                                   exponent of the synapse that summed ``a``)
+``gain(v, g)``    ``gamma * v``                    ``v >>r g`` (gamma = ``2**-g``), 0 when
+                                                   ``g == GAMMA_OFF``
+thresholds        ``T(k)`` in activation units     ``T_int(k) = T(k) * 2**F`` (exact shifts)
+``synaptic_sum``  ``s @ W.T``                      exact integer ``s @ W_mant.T``
+================  ===============================  =========================================
+
+``>>r`` is :func:`shift_round`, round half up. Everything here works unchanged on NumPy
+arrays and NumPy/Python scalars (the Lava process models, the on-chip trainer) and on
+PyTorch tensors, 0-d tensors included (the batched drivers, also under ``torch.compile``):
+only operators, comparisons and the ``clip`` method every array type has.
+
+Fixed-point scales (``F`` fractional bits, see :mod:`lava_diffpc.fixed_point`): a state
+``v`` in activation units is the integer ``v * 2**F``; sums before saturation are formed in
+``int64`` (wider than the 24-bit state) and only their saturated results are stored.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+Array = Any  # numpy.ndarray, NumPy/Python scalar or torch.Tensor
+
+STATE_BITS = 24
+STATE_MIN = -(1 << (STATE_BITS - 1))
+STATE_MAX = (1 << (STATE_BITS - 1)) - 1
+GAMMA_OFF = -1  # gamma shift meaning "gamma = 0": no target update at this step
+
+
+def as_int(v: Any) -> np.ndarray:
+    """``v`` as an ``int64`` NumPy array (Lava ports deliver ``int32``; sums need headroom)."""
+    return np.asarray(v, dtype=np.int64)
+
+
+def cast(mask: Array, like: Array) -> Array:
+    """A boolean mask as 0/1 in ``like``'s dtype (NumPy or PyTorch)."""
+    if isinstance(mask, (np.ndarray, np.generic)):
+        return mask.astype(np.asarray(like).dtype)
+    return mask.to(like.dtype)
+
+
+def shift_round(v: Array, shift: int) -> Array:
+    """``v * 2**-shift`` of an integer: round half up for ``shift > 0``, exact otherwise.
+
+    ``shift`` is a Python integer (a weight exponent); ``v`` an integer array or tensor.
+    """
+    if shift <= 0:
+        return v << -shift
+    return (v + (1 << (shift - 1))) >> shift
+
+
+def saturate(v: Array) -> Array:
+    """Clip to the signed 24-bit state range ``[-2**23, 2**23 - 1]`` (no wrap-around)."""
+    return v.clip(STATE_MIN, STATE_MAX)
+
+
+class RealArithmetic:
+    """Real numbers: no saturation, thresholds and gamma multiply (float models)."""
+
+    fixed = False
+    name = "float"
+
+    @staticmethod
+    def sat(v: Array) -> Array:
+        return v
+
+    @staticmethod
+    def dendrite(a: Array, t_prev: Array, weight_exp: int = 0) -> Array:
+        """State increment ``T_prev * a`` of a raw spike sum ``a``."""
+        return t_prev * a
+
+    @staticmethod
+    def gain(v: Array, gamma: Array) -> Array:
+        """``gamma * v`` (gamma = 0 leaves the target unchanged: ``x_T + 0 * v``)."""
+        return gamma * v
+
+    @staticmethod
+    def synaptic_sum(spikes: np.ndarray, weights: np.ndarray) -> np.ndarray:
+        """``spikes @ weights.T`` (``weights``: (n_out, n_in))."""
+        return np.asarray(spikes, dtype=np.float64) @ np.asarray(weights, dtype=np.float64).T
+
+    def __repr__(self) -> str:
+        return "REAL"
+
+
+class FixedArithmetic:
+    """Loihi 2 integers: 24-bit saturating states, power-of-two shifts (fixed_pt models)."""
+
+    fixed = True
+    name = "fixed"
+
+    @staticmethod
+    def sat(v: Array) -> Array:
+        return saturate(v)
+
+    @staticmethod
+    def dendrite(a: Array, t_prev: Array, weight_exp: int = 0) -> Array:
+        """State increment ``(T_prev * a) >>r E`` of an integer dendritic sum ``a``.
+
+        Exact (no rounding) whenever ``T_prev`` is a multiple of ``2**E``.
+        """
+        return shift_round(t_prev * a, weight_exp)
+
+    @staticmethod
+    def gain(v: Array, g: Array) -> Array:
+        """``v >>r g`` (gamma = ``2**-g``, ``g >= 0``), and 0 when ``g == GAMMA_OFF``.
+
+        ``g`` may be a Python/NumPy integer or a 0-d integer tensor (no branch on it).
+        """
+        s = g * (g > 0)
+        return (g != GAMMA_OFF) * ((v + ((1 << s) >> 1)) >> s)
+
+    @staticmethod
+    def synaptic_sum(spikes: np.ndarray, weights: np.ndarray) -> np.ndarray:
+        """The exact integer dendritic sum ``spikes @ weights.T`` of 8-bit mantissas.
+
+        Runs in float64 BLAS, exact because every partial sum is an integer below ``2**53``
+        (``|a| <= 128 * n_in``), and returns ``int64``.
+        """
+        out = np.asarray(spikes, dtype=np.float64) @ np.asarray(weights, dtype=np.float64).T
+        return np.rint(out).astype(np.int64)
+
+    def __repr__(self) -> str:
+        return "FIXED"
+
+
+Arithmetic = RealArithmetic | FixedArithmetic
+REAL = RealArithmetic()
+FIXED = FixedArithmetic()
