@@ -52,7 +52,7 @@ import numpy as np
 import torch
 
 from lava_diffpc.config import DiffPCConfig
-from lava_diffpc.engine.step import Dropout, SpikeCounts, Wiring, run_network
+from lava_diffpc.engine.step import ENGINES, Dropout, SpikeCounts, Wiring, run_engine
 from lava_diffpc.fixed_point import QuantizedParams, fixed_table, target_int
 from lava_diffpc.metrics import CommStats
 from lava_diffpc.reference.network import connections
@@ -88,9 +88,15 @@ class FixedPointNetwork:
     Args:
         config: architecture, schedule and options of the float reference.
         qparams: integer parameters from :func:`~lava_diffpc.fixed_point.quantize_params`.
+        engine: ``fast`` (default), ``compiled`` or ``plain``, as for the float reference
+            (:class:`~lava_diffpc.reference.network.DiffPCNetwork`); the results are the same
+            bit for bit.
     """
 
-    def __init__(self, config: DiffPCConfig, qparams: QuantizedParams):
+    def __init__(self, config: DiffPCConfig, qparams: QuantizedParams, *, engine: str = "fast"):
+        if engine not in ENGINES:
+            raise ValueError(f"engine must be one of {ENGINES}, got {engine!r}")
+        self.engine = engine
         self.config = config
         self.qparams = qparams
         sizes = config.sizes
@@ -135,13 +141,15 @@ class FixedPointNetwork:
                       list(q.weight_exps), biases)
 
     def run(self, x_int: Any, labels: Any | None = None, *,
-            stats: CommStats | None = None, record: list | None = None) -> FixedRunResult:
+            stats: CommStats | None = None, record: list | None = None,
+            work: Any = None) -> FixedRunResult:
         """Run one batch of integer samples ``x_int`` (B, n_0) through the schedule.
 
         Without ``labels`` only the feed-forward phase runs. ``record``, when a list,
         receives per step a dict like the float reference's (``k``, ``x_A0``, ``s_act``,
-        ``s_err``, ``states``) as int64 NumPy arrays. ``stats`` counts spikes as
-        :mod:`lava_diffpc.metrics` defines.
+        ``s_err``, ``states``) as int64 NumPy arrays (it runs the ``plain`` engine).
+        ``stats`` counts spikes as :mod:`lava_diffpc.metrics` defines; ``work``
+        (:class:`lava_diffpc.engine.fast.Work`) the layer steps the fast engines compute.
         """
         cfg, sched = self.config, self.config.schedule
         sizes = cfg.sizes
@@ -163,8 +171,8 @@ class FixedPointNetwork:
         counts = SpikeCounts(cfg.n_layers) if stats is not None else None
         recorded = 0 if record is None else len(record)
         steps = sched.steps if clamp is not None else sched.k1
-        out = run_network(self._wiring, x, clamp, steps, Dropout.none(cfg.n_layers),
-                          counts=counts, record=record)
+        out = run_engine(self.engine, self._wiring, x, clamp, steps, Dropout.none(cfg.n_layers),
+                         counts=counts, record=record, work=work)
         if counts is not None:
             counts.into(stats, batch, ("ff", "learn") if clamp is not None else ("ff",))
         if record is not None:

@@ -36,6 +36,7 @@ from lava_diffpc.rules.dynamics import LayerState, StepValues, layer_step, reset
 from lava_diffpc.rules.schedule import ScheduleTable
 
 PHASE_NAMES = ("ff", "learn")
+ENGINES = ("plain", "fast", "compiled")  # run_network; run_network_fast eager or compiled
 
 
 @dataclass
@@ -103,12 +104,14 @@ def initial_state(w: Wiring, x: torch.Tensor) -> NetState:
     return NetState(like[0], layers, list(like), list(like))
 
 
-def spike_sum(w: Wiring, l: int, spikes: torch.Tensor, transpose: bool) -> torch.Tensor | None:
+def spike_sum(w: Wiring, l: int, spikes: torch.Tensor, transpose: bool,
+              nnz: int | None = None) -> torch.Tensor | None:
     """``W_l s`` (or ``W_l^T s`` with ``transpose``) in the arithmetic's units; None when no
-    spike arrives (the connection decides, on the CPU)."""
+    spike arrives (``nnz``: the spike count if known; else the connection checks, on the
+    CPU)."""
     conn, weight = w.connections[l - 1], w.weights[l - 1]
     s = spikes.to(weight.dtype)
-    out = conn.transpose(s, weight) if transpose else conn.forward(s, weight)
+    out = conn.transpose(s, weight, nnz) if transpose else conn.forward(s, weight, nnz)
     if out is None or not w.arith.fixed:
         return out
     return out.to(torch.int64)  # exact integers: the mantissa sums have no fraction
@@ -160,6 +163,11 @@ class SpikeCounts:
                 if self.per_neuron:
                     self.neurons[key] = self.neurons.get(key, 0) + sent.abs()
 
+    def add_count(self, phase: str, kind: str, layer: int, n: int) -> None:
+        """Add ``n`` transmitted spikes counted elsewhere (the fast engine counts them once)."""
+        key = (phase, kind, layer)
+        self.totals[key] = self.totals.get(key, 0) + n
+
     def into(self, stats: Any, batch: int, phases: tuple[str, ...]) -> None:
         """Add the totals to a :class:`~lava_diffpc.metrics.CommStats` (``batch`` samples
         ran ``phases``)."""
@@ -203,3 +211,20 @@ def run_network(w: Wiring, x: torch.Tensor, clamp: torch.Tensor | None, steps: i
         if k == k1 - 1:
             out_ff = state.layers[-1].x_T.clone()
     return RunOutput(state, out_ff)
+
+
+def run_engine(engine: str, w: Wiring, x: torch.Tensor, clamp: torch.Tensor | None, steps: int,
+               drop: Dropout, *, counts: SpikeCounts | None = None,
+               record: list | None = None, work: Any = None) -> RunOutput:
+    """Run a batch with one of :data:`ENGINES`: ``plain`` (:func:`run_network`), ``fast``
+    (:func:`lava_diffpc.engine.fast.run_network_fast`, eager kernels) or ``compiled`` (the
+    same, kernels compiled by ``torch.compile``). A per-step ``record`` needs ``plain``;
+    ``work`` (:class:`lava_diffpc.engine.fast.Work`) counts the fast engine's layer steps."""
+    if engine not in ENGINES:
+        raise ValueError(f"engine must be one of {ENGINES}, got {engine!r}")
+    if engine == "plain" or record is not None:
+        return run_network(w, x, clamp, steps, drop, counts=counts, record=record)
+    from lava_diffpc.engine.fast import run_network_fast
+
+    return run_network_fast(w, x, clamp, steps, drop, counts=counts,
+                            compiled=engine == "compiled", work=work)

@@ -34,12 +34,12 @@ import torch.nn.functional as F
 from lava_diffpc.config import ConvSpec
 
 
-def silent(spikes: torch.Tensor) -> bool:
-    """True when ``spikes`` holds no spike and a host check is cheap (CPU tensors only).
-
-    On a GPU the check would cost a device synchronisation per step, so it answers False
-    and the caller computes the (all-zero) product.
-    """
+def silent(spikes: torch.Tensor, nnz: int | None = None) -> bool:
+    """True when ``spikes`` holds no spike: ``nnz == 0`` when the caller counted them, else
+    checked here on the CPU only (on a GPU the check would cost a device synchronisation per
+    step, so it answers False and the caller computes the all-zero product)."""
+    if nnz is not None:
+        return nnz == 0
     return spikes.device.type == "cpu" and not bool(spikes.any())
 
 
@@ -75,15 +75,17 @@ class ConvConnection:
         """Dense (non-spiking, differentiable) ``conv(h, W) + b``: (B, *in) -> (B, *out)."""
         return F.conv2d(h, w, b, stride=self.spec.stride, padding=self.spec.padding)
 
-    def forward(self, spikes: torch.Tensor, w: torch.Tensor) -> torch.Tensor | None:
-        """``W s``: (B, *in_shape) -> (B, *out_shape); None when no spike arrives (CPU)."""
-        if silent(spikes):
+    def forward(self, spikes: torch.Tensor, w: torch.Tensor,
+                nnz: int | None = None) -> torch.Tensor | None:
+        """``W s``: (B, *in_shape) -> (B, *out_shape); None when no spike arrives."""
+        if silent(spikes, nnz):
             return None
         return F.conv2d(spikes, w, stride=self.spec.stride, padding=self.spec.padding)
 
-    def transpose(self, errors: torch.Tensor, w: torch.Tensor) -> torch.Tensor | None:
-        """``W^T e``: (B, *out_shape) -> (B, *in_shape); None when no spike arrives (CPU)."""
-        if silent(errors):
+    def transpose(self, errors: torch.Tensor, w: torch.Tensor,
+                  nnz: int | None = None) -> torch.Tensor | None:
+        """``W^T e``: (B, *out_shape) -> (B, *in_shape); None when no spike arrives."""
+        if silent(errors, nnz):
             return None
         return F.conv_transpose2d(errors, w, stride=self.spec.stride,
                                   padding=self.spec.padding,

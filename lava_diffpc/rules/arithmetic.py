@@ -52,14 +52,14 @@ def cast(mask: Array, like: Array) -> Array:
     return mask.to(like.dtype)
 
 
-def shift_round(v: Array, shift: int) -> Array:
+def shift_round(v: Array, shift: Array) -> Array:
     """``v * 2**-shift`` of an integer: round half up for ``shift > 0``, exact otherwise.
 
-    ``shift`` is a Python integer (a weight exponent); ``v`` an integer array or tensor.
+    ``(v << l) + 2**(r-1)) >> r`` with ``l = max(-shift, 0)``, ``r = max(shift, 0)``: no
+    branch on ``shift``, so it may be a Python/NumPy integer or a 0-d integer tensor.
     """
-    if shift <= 0:
-        return v << -shift
-    return (v + (1 << (shift - 1))) >> shift
+    left, right = -shift * (shift < 0), shift * (shift > 0)
+    return ((v << left) + ((1 << right) >> 1)) >> right
 
 
 def saturate(v: Array) -> Array:
@@ -78,8 +78,8 @@ class RealArithmetic:
         return v
 
     @staticmethod
-    def dendrite(a: Array, t_prev: Array, weight_exp: int = 0) -> Array:
-        """State increment ``T_prev * a`` of a raw spike sum ``a``."""
+    def dendrite(a: Array, t_prev: Array, weight_exp: Array = 0) -> Array:
+        """State increment ``T_prev * a`` of a raw spike sum ``a`` (``weight_exp`` unused)."""
         return t_prev * a
 
     @staticmethod
@@ -107,7 +107,7 @@ class FixedArithmetic:
         return saturate(v)
 
     @staticmethod
-    def dendrite(a: Array, t_prev: Array, weight_exp: int = 0) -> Array:
+    def dendrite(a: Array, t_prev: Array, weight_exp: Array = 0) -> Array:
         """State increment ``(T_prev * a) >>r E`` of an integer dendritic sum ``a``.
 
         Exact (no rounding) whenever ``T_prev`` is a multiple of ``2**E``.
@@ -120,8 +120,7 @@ class FixedArithmetic:
 
         ``g`` may be a Python/NumPy integer or a 0-d integer tensor (no branch on it).
         """
-        s = g * (g > 0)
-        return (g != GAMMA_OFF) * ((v + ((1 << s) >> 1)) >> s)
+        return (g != GAMMA_OFF) * shift_round(v, g * (g > 0))
 
     @staticmethod
     def synaptic_sum(spikes: np.ndarray, weights: np.ndarray) -> np.ndarray:

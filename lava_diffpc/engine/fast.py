@@ -1,0 +1,363 @@
+"""The batched network step run fast: compiled in-place kernels, event-driven spike sums, and
+no work for layers that provably stay still. Same results as
+:func:`lava_diffpc.engine.step.run_network`, bit for bit in fixed point and value for value
+in float (tests/test_fast_engine.py).
+
+Three savings, none of which changes a state:
+
+1. **Fused in place.** :func:`~lava_diffpc.rules.dynamics.layer_step` and
+   :func:`~lava_diffpc.rules.dynamics.track` (the one definition of the step) are compiled
+   with ``torch.compile`` into one kernel per layer and step that reads every state once
+   and writes it back in place, instead of some thirty tensor operations. Without a working
+   compiler the same functions run eagerly.
+2. **Event-driven sums.** Each spike tensor is counted once; a layer that sent nothing
+   costs no product at all, a sparse one a sparse product, a dense one a dense product
+   (:func:`lava_diffpc.reference.network.spike_matmul`). The counts are also the
+   communication statistics.
+3. **Still layers are skipped.** After a step in which a layer received and sent nothing,
+   it is tested once: is its state a fixed point of the step with no input, the coming
+   steps' gamma and the smallest threshold they use (:func:`layer_step` itself, run on the
+   state and compared)? If so, every following step with no input, the same gamma and the
+   same phase would leave it unchanged and silent (a spike needs ``|d| > T``, and no
+   threshold is smaller than the tested one), so those steps are not computed. The input
+   layer, whose target never changes, is tested the same way with ``track``. After the
+   first few cycles of each phase most layers are still (spec section 8: a few hundredths
+   of a spike per neuron per step), so most of a sample's steps cost nothing.
+
+Float and fixed point differ only in the arithmetic, as everywhere: the kernels are the
+same functions traced with :data:`~lava_diffpc.rules.arithmetic.REAL` or ``FIXED``.
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+
+from lava_diffpc.engine.step import (
+    PHASE_NAMES,
+    Dropout,
+    NetState,
+    RunOutput,
+    SpikeCounts,
+    Wiring,
+    initial_state,
+    masked,
+    spike_sum,
+)
+from lava_diffpc.rules.arithmetic import Arithmetic
+from lava_diffpc.rules.dynamics import LayerState, StepValues, layer_step, track
+from lava_diffpc.rules.schedule import ScheduleTable
+
+COMPILE_ENV = "LAVA_DIFFPC_COMPILE"  # "0" runs the kernels eagerly (no compiler needed)
+
+
+# ------------------------------------------------------------------------ kernels
+def _layer_into(x_F, x_T, x_A, e_T, e_A, e_in, s_A, s_e, fwd, fb, clamp, t_prev, t_now,
+                gamma, fwd_exp, fb_exp, *, arith: Arithmetic, learning: bool) -> None:
+    """:func:`layer_step` on a hidden or top layer, written back into its buffers."""
+    state = LayerState(x_F, x_T, x_A, e_T, e_A, e_in)
+    new, sa, se = layer_step(state, fwd, fb, StepValues(t_prev, t_now, gamma, learning), arith,
+                             fwd_exp=fwd_exp, fb_exp=fb_exp, clamp=clamp, gate=True)
+    for buf, value in zip(state, new):
+        buf.copy_(value)
+    s_A.copy_(sa)
+    s_e.copy_(se)
+
+
+def _layer_still(x_F, x_T, x_A, e_T, e_A, e_in, clamp, t_min, gamma, *, arith: Arithmetic,
+                 learning: bool) -> torch.Tensor:
+    """True when a step with no input, this gamma and threshold ``t_min`` changes nothing
+    and sends nothing (then neither does any such step with a larger threshold)."""
+    state = LayerState(x_F, x_T, x_A, e_T, e_A, e_in)
+    new, sa, se = layer_step(state, None, None, StepValues(t_min * 0, t_min, gamma, learning),
+                             arith, clamp=clamp, gate=True)
+    moved = ((new.x_T - x_T).abs().amax() + (new.e_T - e_T).abs().amax()
+             + sa.abs().amax() + se.abs().amax())
+    return moved == 0
+
+
+def _track_into(x_A, s, x, t_now, *, arith: Arithmetic, gate: bool) -> None:
+    """The input layer's :func:`track` toward the clamped data, written back."""
+    new, spikes = track(x, x_A, t_now, gate, arith)
+    x_A.copy_(new)
+    s.copy_(spikes)
+
+
+def _track_still(x_A, x, t_min, *, arith: Arithmetic, gate: bool) -> torch.Tensor:
+    """True when tracking at threshold ``t_min`` sends no spike (the data never moves)."""
+    _, spikes = track(x, x_A, t_min, gate, arith)
+    return spikes.abs().amax() == 0
+
+
+COMPILE_MIN_NUMEL = 0  # layers below this many states run eagerly
+EXACT_FLOAT32_COUNT = 1 << 24  # a float32 dot product counts exactly below this
+
+
+@dataclass(frozen=True)
+class Kernels:
+    """The four kernels, each as ``(for small layers, for large layers)``: eager and eager,
+    or eager and compiled."""
+
+    layer: tuple[Callable[..., None], Callable[..., None]]
+    layer_still: tuple[Callable[..., torch.Tensor], Callable[..., torch.Tensor]]
+    track: tuple[Callable[..., None], Callable[..., None]]
+    track_still: tuple[Callable[..., torch.Tensor], Callable[..., torch.Tensor]]
+
+    @staticmethod
+    def pick(pair: tuple[Callable, Callable], like: torch.Tensor) -> Callable:
+        return pair[like.numel() >= COMPILE_MIN_NUMEL]
+
+
+_KERNELS: dict[bool, Kernels] = {}
+
+
+def kernels(compiled: bool) -> Kernels:
+    """The kernels, compiled once per process with ``torch.compile`` for layers of at least
+    :data:`COMPILE_MIN_NUMEL` states (``compiled=True``, unless ``LAVA_DIFFPC_COMPILE=0``),
+    or eager."""
+    compiled = compiled and os.environ.get(COMPILE_ENV, "1") != "0"
+    if compiled not in _KERNELS:
+        funcs = (_layer_into, _layer_still, _track_into, _track_still)
+        large = funcs
+        if compiled:
+            import torch._dynamo
+            import torch._inductor.config
+
+            # one graph per arithmetic, phase, clamp, input presence and layer shape family;
+            # compiled graphs are cached on disk across processes
+            torch._dynamo.config.cache_size_limit = max(
+                torch._dynamo.config.cache_size_limit, 64)
+            torch._inductor.config.fx_graph_cache = True
+            large = tuple(torch.compile(f, fullgraph=True) for f in funcs)
+        _KERNELS[compiled] = Kernels(*zip(funcs, large))
+    return _KERNELS[compiled]
+
+
+def _fallback_to_eager(exc: Exception) -> Kernels:
+    warnings.warn(f"torch.compile failed ({type(exc).__name__}: {str(exc)[:200]}); running "
+                  f"the step kernels eagerly (set {COMPILE_ENV}=0 to skip the attempt)",
+                  RuntimeWarning, stacklevel=3)
+    _KERNELS[True] = kernels(False)
+    return _KERNELS[True]
+
+
+# ------------------------------------------------------------------- schedule views
+@dataclass(frozen=True)
+class _StepTensors:
+    """A schedule's per-step values as 0-d tensors (no recompilation per value), plus the
+    smallest threshold ahead within the phase among steps with the same gamma."""
+
+    t_prev: list[torch.Tensor]
+    t_now: list[torch.Tensor]
+    gamma: list[torch.Tensor]
+    floor: list[torch.Tensor]
+    gamma_values: list[Any]
+    gamma_off: Any
+
+    @classmethod
+    def build(cls, table: ScheduleTable, arith: Arithmetic, dtype: torch.dtype,
+              device: torch.device) -> _StepTensors:
+        key = (table.schedule, table.thresholds.tobytes(), table.gammas.tobytes(), arith.fixed,
+               dtype, str(device))
+        if key not in _STEP_TENSORS:
+            _STEP_TENSORS[key] = cls._build(table, arith, dtype, device)
+        return _STEP_TENSORS[key]
+
+    @classmethod
+    def _build(cls, table: ScheduleTable, arith: Arithmetic, dtype: torch.dtype,
+               device: torch.device) -> _StepTensors:
+        sched, th, ga = table.schedule, table.thresholds, table.gammas
+        floor = np.array(th, copy=True)
+        ahead: dict[Any, Any] = {}  # per gamma value: min threshold later in the phase
+        for k in range(table.steps - 1, -1, -1):
+            if k + 1 < table.steps and sched.is_learning(k + 1) != sched.is_learning(k):
+                ahead = {}
+            g = ga[k].item()
+            floor[k] = ahead[g] = min(th[k], ahead.get(g, th[k]))
+        tdtype = torch.int64 if arith.fixed else dtype
+
+        def tensors(values) -> list[torch.Tensor]:
+            return [torch.tensor(v, dtype=tdtype, device=device) for v in values]
+
+        steps = [table.step(k) for k in range(table.steps)]
+        return cls(tensors([s.t_prev for s in steps]), tensors([s.t_now for s in steps]),
+                   tensors([s.gamma for s in steps]), tensors(floor.tolist()),
+                   [s.gamma for s in steps], -1 if arith.fixed else 0.0)
+
+
+_STEP_TENSORS: dict[tuple, _StepTensors] = {}
+
+
+# ------------------------------------------------------------------------- runner
+@dataclass
+class Work:
+    """How much of a run the fast engine computed: layer steps (layers 1..L and the input
+    layer, one per step each) run against all there were."""
+
+    executed: int = 0
+    total: int = 0
+
+    @property
+    def fraction(self) -> float:
+        return self.executed / self.total if self.total else 0.0
+
+
+@dataclass
+class _Still:
+    """A layer verified still for steps with this gamma in this phase (no input)."""
+
+    gamma: Any
+    learning: bool
+
+
+def run_network_fast(w: Wiring, x: torch.Tensor, clamp: torch.Tensor | None, steps: int,
+                     drop: Dropout, *, counts: SpikeCounts | None = None,
+                     compiled: bool = True, work: Work | None = None) -> RunOutput:
+    """:func:`lava_diffpc.engine.step.run_network` (same arguments and result, no per-step
+    record), fast (module docstring). ``work``, when given, adds the layer steps computed
+    and the layer steps there were."""
+    work = Work() if work is None else work
+    try:
+        return _run(w, x, clamp, steps, drop, counts, kernels(compiled), work)
+    except Exception as exc:  # noqa: BLE001 - a compiler failure must not stop training
+        if not compiled or not _is_compile_error(exc):
+            raise
+        return _run(w, x, clamp, steps, drop, counts, _fallback_to_eager(exc), work)
+
+
+def _is_compile_error(exc: Exception) -> bool:
+    name = type(exc).__module__ + "." + type(exc).__name__
+    return "torch._dynamo" in name or "torch._inductor" in name or "CppCompileError" in name
+
+
+@torch.no_grad()  # inference graphs: the kernels write their buffers in place
+def _run(w: Wiring, x: torch.Tensor, clamp: torch.Tensor | None, steps: int, drop: Dropout,
+         counts: SpikeCounts | None, kern: Kernels, work: Work) -> RunOutput:
+    cfg, arith, sched = w.config, w.arith, w.table.schedule
+    top = w.n_layers
+    vals = _StepTensors.build(w.table, arith, x.dtype, x.device)
+    state: NetState = initial_state(w, x)
+    layers = [LayerState(*(v.clone() for v in st)) for st in state.layers]
+    # spikes live in float buffers in both arithmetics (exact: -1, 0, +1): they feed the
+    # floating-point spike sums directly and count with a dot product
+    spike_dtype = x.dtype if x.dtype.is_floating_point else torch.float32
+    s_act = [torch.zeros_like(v, dtype=spike_dtype) for v in state.s_act]
+    s_err = [torch.zeros_like(v, dtype=spike_dtype) for v in state.s_err]
+    x_A0 = state.x_A0.clone()
+    exps = [torch.tensor(e, dtype=torch.int64, device=x.device) if arith.fixed else 0
+            for e in w.exps] + [0]
+    # what each layer sent at the previous step, as its receivers see it (dropout applied)
+    # and how many spikes that is (0: nothing to sum)
+    sent_act: list[torch.Tensor] = list(s_act)
+    sent_err: list[torch.Tensor] = list(s_err)
+    nnz_act = [0] * (top + 1)
+    nnz_err = [0] * (top + 1)
+    track_k, track_still = (Kernels.pick(p, x) for p in (kern.track, kern.track_still))
+    layer_k = [Kernels.pick(kern.layer, st.x_F) for st in layers]
+    still_k = [Kernels.pick(kern.layer_still, st.x_F) for st in layers]
+    input_still = False
+    still: list[_Still | None] = [None] * (top + 1)
+    stale = [False] * (top + 1)  # spike buffers of skipped layers still hold old spikes
+    retry_at = [0] * (top + 1)
+    backoff = [sched.n] * (top + 1)  # steps to wait after a failed test, doubling
+    out_ff = None
+    for k in range(steps):
+        learning = sched.is_learning(k)
+        phase = PHASE_NAMES[int(learning)]
+        if k == sched.k1:  # a new phase: layers may come to rest again
+            retry_at, backoff = [k] * (top + 1), [sched.n] * (top + 1)
+        fwd = [None] + [spike_sum(w, l, sent_act[l - 1], False, nnz_act[l - 1])
+                        if nnz_act[l - 1] else None for l in range(1, top + 1)]
+        fb = [None] + [masked(spike_sum(w, l + 1, sent_err[l + 1], True, nnz_err[l + 1]),
+                              drop.scale[l]) if l < top and nnz_err[l + 1] else None
+                       for l in range(1, top + 1)]
+        # input layer
+        work.total += top + 1
+        if input_still:
+            nnz_act[0], stale[0] = 0, True
+        else:
+            work.executed += 1
+            track_k(x_A0, s_act[0], x, vals.t_now[k], arith=arith, gate=cfg.input_gate)
+            sent_act[0], nnz_act[0] = _sent(s_act[0], _count(s_act[0]), drop.scale[0])
+            if nnz_act[0] == 0 and k + 1 < steps:
+                input_still = bool(track_still(x_A0, x, _min_ahead(w.table, k + 1, steps, x),
+                                               arith=arith, gate=cfg.input_gate))
+        if counts is not None and nnz_act[0]:
+            counts.add_count(phase, "activity", 0, nnz_act[0])
+        # layers 1..L
+        for l in range(1, top + 1):
+            st, quiet_in = layers[l - 1], fwd[l] is None and fb[l] is None
+            gamma = vals.gamma_values[k]
+            mark = still[l]
+            if (quiet_in and mark is not None and mark.learning == learning
+                    and mark.gamma == gamma):
+                nnz_act[l] = nnz_err[l] = 0
+                stale[l] = True
+                continue
+            still[l], stale[l] = None, False
+            work.executed += 1
+            layer_k[l - 1](*st, s_act[l], s_err[l], fwd[l], fb[l],
+                           clamp if (learning and l == top) else None, vals.t_prev[k],
+                           vals.t_now[k], vals.gamma[k], exps[l - 1], exps[l] if l < top else 0,
+                           arith=arith, learning=learning)
+            # count what is transmitted (the top layer's activity only to know it is still)
+            nnz_act[l] = nnz_err[l] = 0
+            n_act = _count(s_act[l])
+            if n_act and l < top:
+                sent_act[l], nnz_act[l] = _sent(s_act[l], n_act, drop.scale[l])
+            if learning and l >= 2:
+                sent_err[l], nnz_err[l] = _sent(s_err[l], _count(s_err[l]), drop.keep[l])
+            spiked = n_act != 0 or nnz_err[l] > 0
+            if counts is not None:
+                if nnz_act[l]:
+                    counts.add_count(phase, "activity", l, nnz_act[l])
+                if nnz_err[l]:
+                    counts.add_count(phase, "error", l, nnz_err[l])
+            nxt = k + 1
+            if (quiet_in and not spiked and nxt < steps and k >= retry_at[l]
+                    and sched.is_learning(nxt) == learning
+                    and (not learning or vals.gamma_values[nxt] == vals.gamma_off)):
+                c_next = clamp if (learning and l == top) else None
+                if bool(still_k[l - 1](*st, c_next, vals.floor[nxt], vals.gamma[nxt],
+                                       arith=arith, learning=learning)):
+                    still[l] = _Still(vals.gamma_values[nxt], learning)
+                else:
+                    retry_at[l], backoff[l] = k + backoff[l], 2 * backoff[l]
+        if k == sched.k1 - 1:
+            out_ff = layers[-1].x_T.clone()
+    for l in range(top + 1):
+        if stale[l]:  # a skipped layer sent nothing at the last step
+            s_act[l].zero_()
+            s_err[l].zero_()
+    final = NetState(x_A0, layers, s_act, s_err)
+    return RunOutput(final, out_ff)
+
+
+def _count(spikes: torch.Tensor) -> int:
+    """The number of spikes in a ternary tensor: ``sum s**2``, a dot product, ten times
+    faster than counting nonzeros and exact while the count stays below ``2**24``."""
+    flat = spikes.reshape(-1)
+    if flat.numel() >= EXACT_FLOAT32_COUNT:
+        return int(torch.count_nonzero(flat))
+    return int(torch.dot(flat, flat))
+
+
+def _sent(spikes: torch.Tensor, n: int, mask: torch.Tensor | None) -> tuple[torch.Tensor, int]:
+    """What a layer transmits (its ``n`` spikes times its dropout mask) and how many."""
+    if mask is None or n == 0:
+        return spikes, n
+    sent = spikes * mask
+    return sent, int(torch.count_nonzero(sent))
+
+
+def _min_ahead(table: ScheduleTable, start: int, stop: int, like: torch.Tensor) -> torch.Tensor:
+    """``min T(k)`` for k in [start, stop): the finest threshold the input will still see."""
+    value = table.thresholds[start:stop].min()
+    return torch.tensor(value.item(), dtype=torch.int64 if like.dtype == torch.int64
+                        else like.dtype, device=like.device)

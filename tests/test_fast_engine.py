@@ -1,0 +1,161 @@
+"""The fast engines against the plain network step (oracle: ``run_network``, every layer at
+every step). Fixed point: bit for bit. Float: the same spikes, predictions and spike counts,
+states within 1e-6 (in practice equal: the same operations in the same order, and the same
+sparse-or-dense choice for every spike sum).
+
+Also: the fast engine does skip work when a layer is still (cost follows spikes), and the
+compiled kernels (``torch.compile``) equal the eager ones.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from lava_diffpc.config import ConvSpec, DiffPCConfig
+from lava_diffpc.engine.fast import Work
+from lava_diffpc.fixed_point import FixedFormat, quantize_input, quantize_params
+from lava_diffpc.fixedsim import FixedPointNetwork
+from lava_diffpc.metrics import CommStats
+from lava_diffpc.reference.network import DiffPCNetwork, init_parameters
+from lava_diffpc.rules.schedule import Schedule
+
+FMT = FixedFormat()
+SCHEDULES = [
+    Schedule(m=0, n=4, c1=4, c2=4, gamma2=0.5),
+    Schedule(m=-1, n=3, c1=5, c2=3, kind="cyclic-decay", a=0.5, gamma2=0.25),
+    Schedule(m=0, n=4, c1=3, c2=3, gamma2=0.5, gamma_mode="every-step"),
+]
+
+
+def _stats_equal(a: CommStats, b: CommStats) -> bool:
+    return all(np.array_equal(a.activity[p], b.activity[p])
+               and np.array_equal(a.error[p], b.error[p]) and a.samples[p] == b.samples[p]
+               for p in ("ff", "learn"))
+
+
+# ------------------------------------------------------------------ fixed point: bit for bit
+@pytest.mark.parametrize("sched", SCHEDULES)
+@pytest.mark.parametrize("input_gate", [False, True])
+def test_fixed_fast_equals_plain_bit_for_bit(sched, input_gate):
+    rng = np.random.default_rng(3)
+    for seed in range(3):
+        cfg = DiffPCConfig(sizes=(7, 12, 9, 4), schedule=sched, target_scale=1.5,
+                           input_gate=input_gate)
+        params = [(2 * w, b) for w, b in init_parameters(cfg.sizes, seed, torch.float64)]
+        q = quantize_params(params, FMT)
+        x = quantize_input(rng.normal(size=(20, 7)), FMT)
+        labels = rng.integers(0, 4, 20)
+        for lab in (None, labels):
+            out, stats = {}, {}
+            for engine in ("plain", "fast"):
+                stats[engine] = cfg.comm_stats()
+                out[engine] = FixedPointNetwork(cfg, q, engine=engine).run(
+                    x, lab, stats=stats[engine])
+            assert np.array_equal(out["plain"].prediction, out["fast"].prediction)
+            assert np.array_equal(out["plain"].output, out["fast"].output)
+            assert np.array_equal(out["plain"].x_A0, out["fast"].x_A0)
+            for a, b in zip(out["plain"].states, out["fast"].states):
+                for va, vb in zip(a, b):
+                    assert np.array_equal(va, vb)
+            assert _stats_equal(stats["plain"], stats["fast"])
+
+
+def test_fixed_fast_equals_plain_on_trained_digits():
+    """A trained network on real data (most layers come to rest early)."""
+    from test_fixedsim import trained_digits
+
+    cfg, params, ds = trained_digits()
+    q = quantize_params(params, FMT)
+    x = quantize_input(ds.x_test, FMT)
+    plain, fast = (FixedPointNetwork(cfg, q, engine=e) for e in ("plain", "fast"))
+    work = Work()
+    a, b = plain.run(x, ds.y_test), fast.run(x, ds.y_test, work=work)
+    assert np.array_equal(a.prediction, b.prediction)
+    for sa, sb in zip(a.states, b.states):
+        assert all(np.array_equal(u, v) for u, v in zip(sa, sb))
+    assert work.fraction < 0.6  # most layer steps of a trained network are still
+
+
+# ------------------------------------------------------------------------ float reference
+def test_float_fast_equals_plain_with_dropout_and_conv():
+    sched = Schedule(m=0, n=4, c1=3, c2=3, gamma2=0.5)
+    cfg = DiffPCConfig(sizes=(36, 32, 12, 3), schedule=sched, input_shape=(1, 6, 6),
+                       convs=(ConvSpec(2, 3, 1),), dropout=0.3)
+    x = torch.randn(16, 36, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    y = torch.arange(16) % 3
+    res, stats = {}, {}
+    for engine in ("plain", "fast"):
+        net = DiffPCNetwork(cfg, seed=4, dtype=torch.float64, engine=engine)
+        stats[engine] = cfg.comm_stats()
+        res[engine] = net.run(x, y, stats=stats[engine],
+                              generator=torch.Generator().manual_seed(1))
+    assert torch.equal(res["plain"].prediction, res["fast"].prediction)
+    assert _stats_equal(stats["plain"], stats["fast"])
+    for (gw, gb), (hw, hb) in zip(res["plain"].grads, res["fast"].grads):
+        assert (gw - hw).abs().max() <= 1e-6 and (gb - hb).abs().max() <= 1e-6
+
+
+def test_float_fast_equals_plain_on_trained_digits():
+    from test_fixedsim import trained_digits
+
+    cfg, params, ds = trained_digits()
+    x, y = torch.tensor(ds.x_test), torch.tensor(ds.y_test)
+    res, stats = {}, {}
+    for engine in ("plain", "fast"):
+        net = DiffPCNetwork(cfg, [(torch.tensor(w), torch.tensor(b)) for w, b in params],
+                            engine=engine)
+        stats[engine] = cfg.comm_stats()
+        res[engine] = net.run(x, y, stats=stats[engine])
+    assert torch.equal(res["plain"].prediction, res["fast"].prediction)
+    assert _stats_equal(stats["plain"], stats["fast"])
+    for sa, sb in zip(res["plain"].states, res["fast"].states):
+        for u, v in zip(sa, sb):
+            assert (u - v).abs().max() <= 1e-6
+
+
+# ---------------------------------------------------------------------- work follows spikes
+def test_work_follows_spikes():
+    """A silent input (x = 0, no bias) leaves every layer still from the first steps on: the
+    fast engine computes a few layer steps; a spiking input makes it compute many more."""
+    cfg = DiffPCConfig(sizes=(8, 16, 4), schedule=Schedule(c1=6, c2=6))
+    params = [(w, b * 0) for w, b in init_parameters(cfg.sizes, 0, torch.float64)]
+    net = DiffPCNetwork(cfg, params, dtype=torch.float64, engine="fast")
+    quiet, busy = Work(), Work()
+    net.run(torch.zeros(4, 8, dtype=torch.float64), work=quiet)
+    net.run(torch.randn(4, 8, generator=torch.Generator().manual_seed(0),
+                        dtype=torch.float64), work=busy)
+    assert quiet.total == busy.total == 3 * cfg.schedule.k1
+    assert quiet.executed <= 3 * 2 and busy.executed > 3 * quiet.executed
+
+
+def test_bad_engine_is_refused():
+    cfg = DiffPCConfig(sizes=(3, 2))
+    with pytest.raises(ValueError, match="engine must be one of"):
+        DiffPCNetwork(cfg, engine="turbo")
+    with pytest.raises(ValueError, match="engine must be one of"):
+        FixedPointNetwork(cfg, quantize_params(init_parameters(cfg.sizes, 0), FMT),
+                          engine="turbo")
+
+
+# ------------------------------------------------------------------ compiled == eager
+@pytest.mark.slow
+def test_compiled_kernels_equal_eager_ones():
+    """torch.compile'd kernels (one small net per arithmetic) give the plain results."""
+    sched = Schedule(m=0, n=4, c1=3, c2=3, gamma2=0.5)
+    cfg = DiffPCConfig(sizes=(6, 10, 3), schedule=sched)
+    params = init_parameters(cfg.sizes, 2, torch.float32)
+    x = torch.randn(8, 6, generator=torch.Generator().manual_seed(2))
+    y = torch.arange(8) % 3
+    ref = DiffPCNetwork(cfg, params, engine="plain").run(x, y)
+    got = DiffPCNetwork(cfg, params, engine="compiled").run(x, y)
+    assert torch.equal(ref.prediction, got.prediction)
+    for (gw, gb), (hw, hb) in zip(ref.grads, got.grads):
+        assert torch.equal(gw, hw) and torch.equal(gb, hb)
+    q = quantize_params(params, FMT)
+    xi = quantize_input(x.numpy(), FMT)
+    a = FixedPointNetwork(cfg, q, engine="plain").run(xi, y.numpy())
+    b = FixedPointNetwork(cfg, q, engine="compiled").run(xi, y.numpy())
+    for sa, sb in zip(a.states, b.states):
+        assert all(np.array_equal(u, v) for u, v in zip(sa, sb))
