@@ -19,6 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from lava_diffpc.engine.step import choose_engine
 from lava_diffpc.metrics import CommStats
 from lava_diffpc.reference.network import DiffPCNetwork
 
@@ -35,8 +36,10 @@ class Inference:
 
 
 def infer(model: DiffPCNetwork, x: np.ndarray, backend: str = "reference",
-          batch_size: int = 1000) -> Inference:
-    """Feed-forward predictions of ``model`` (its weights) on ``x`` with ``backend``."""
+          batch_size: int = 1000, engine: str = "auto") -> Inference:
+    """Feed-forward predictions of ``model`` (its weights) on ``x`` with ``backend``
+    (``engine``: how the fast fixed-point simulator runs its step,
+    :func:`~lava_diffpc.engine.step.choose_engine`)."""
     if backend not in BACKENDS:
         raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
     config = model.config
@@ -53,7 +56,8 @@ def infer(model: DiffPCNetwork, x: np.ndarray, backend: str = "reference",
         from lava_diffpc.fixed_point import quantize_input, quantize_params
         from lava_diffpc.fixedsim import FixedPointNetwork
 
-        sim = FixedPointNetwork(config, quantize_params(params))
+        sim = FixedPointNetwork(config, quantize_params(params),
+                                engine=choose_engine(engine, config, batch_size))
         pred = sim.predict(quantize_input(x), batch_size=batch_size, stats=stats)
         return Inference(pred, stats, time.perf_counter() - start)
     from lava_diffpc.lava_graph import run_dataset

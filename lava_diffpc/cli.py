@@ -23,6 +23,7 @@ import torch
 
 from lava_diffpc.backends import BACKENDS, infer
 from lava_diffpc.data import DATA_ENV, Dataset, held_out_split, load_dataset, validate_batch
+from lava_diffpc.engine.step import ENGINE_CHOICES
 from lava_diffpc.presets import COMMON, PRESETS, NetArch, parse_layers, preset
 from lava_diffpc.train import (
     MODEL_KINDS,
@@ -62,6 +63,12 @@ def _add_common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     p.add_argument("--threads", type=int, default=None,
                    help="CPU threads for torch (default: torch's choice; use 1 on a busy machine)")
+    p.add_argument("--engine", default="auto", choices=ENGINE_CHOICES,
+                   help="how DiffPC's network step runs: fast (event-driven, still layers "
+                        "skipped), compiled (the same with torch.compile'd kernels; tens of "
+                        "seconds to compile once per process), plain (every layer every step); "
+                        "auto picks compiled for large batches x layers (default: auto). "
+                        "All give the same results.")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -221,7 +228,8 @@ def cmd_train(args: argparse.Namespace, opts: dict[str, Any] | None = None,
             torch.from_numpy(ds.x_test), torch.from_numpy(ds.y_test))
     trainers = []
     for kind in models:
-        trainer = Trainer(build_model(kind, opts, device=args.device), kind, data, tcfg,
+        trainer = Trainer(build_model(kind, opts, device=args.device, engine=args.engine),
+                          kind, data, tcfg,
                           run_dir, opts)
         ckpt = trainer.checkpoint_path
         if ckpt.exists():
@@ -315,7 +323,8 @@ def cmd_evaluate(args: argparse.Namespace) -> dict[str, Any]:
         ds, held = split_heldout(load_data(opts["dataset"], args, flatten=not arch.convs),
                                  int(opts.get("heldout", 0)))
         params = list(zip(state["params"][0::2], state["params"][1::2]))
-        model = build_model(state["name"], opts, params=params, device=args.device)
+        model = build_model(state["name"], opts, params=params, device=args.device,
+                            engine=args.engine)
         if args.backend != "reference":
             if state["name"] != "diffpc":
                 print(f"{state['name']}: skipped (--backend {args.backend} runs DiffPC only)")
@@ -323,7 +332,7 @@ def cmd_evaluate(args: argparse.Namespace) -> dict[str, Any]:
             if arch.convs:
                 raise ValueError(f"--backend {args.backend} supports MLPs only; "
                                  f"{opts['arch']} has convolutions")
-            run = infer(model, ds.x_test, args.backend)
+            run = infer(model, ds.x_test, args.backend, engine=args.engine)
             acc, stats = float(np.mean(run.predictions == ds.y_test)), run.stats
         else:
             stats = comm_stats_for(model)

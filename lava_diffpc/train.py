@@ -26,6 +26,7 @@ import torch
 from tqdm import tqdm
 
 from lava_diffpc.config import DiffPCConfig
+from lava_diffpc.engine.step import choose_engine
 from lava_diffpc.metrics import CommStats
 from lava_diffpc.presets import parse_layers
 from lava_diffpc.reference.backprop import BackpropNetwork
@@ -61,14 +62,15 @@ def full_fp32_convolutions() -> None:
 
 
 def build_model(kind: str, opts: dict[str, Any], *, params=None, device: str = "cpu",
-                dtype: torch.dtype = torch.float32):
+                dtype: torch.dtype = torch.float32, engine: str = "auto"):
     """A DiffPC reference network, its backprop twin or its standard-PC twin (``kind``
     ``diffpc``, ``bp`` or ``pc``), same architecture and init.
 
     Model-specific options, read with defaults: ``bp_loss`` (``mse``); ``pc_iterations``
     (inference iterations per batch, default ``PC_ITERATIONS`` = 20) and ``pc_eta``
     (inference step size, default ``PC_ETA`` = 0.1). PC takes fully connected
-    architectures only.
+    architectures only. ``engine`` runs DiffPC's network step
+    (:func:`lava_diffpc.engine.step.choose_engine`; ``auto`` by the batch size).
 
     On CUDA, cuDNN's TF32 convolutions are switched off (a process-wide flag): their
     10-bit mantissa adds errors of ~1e-3 to the spike sums, far above the finest
@@ -79,7 +81,9 @@ def build_model(kind: str, opts: dict[str, Any], *, params=None, device: str = "
     config = network_config(opts)
     seed = int(opts.get("seed", 0))
     if kind == "diffpc":
-        return DiffPCNetwork(config, params, seed=seed, dtype=dtype, device=device)
+        engine = choose_engine(engine, config, int(opts.get("batch_size", 256)))
+        return DiffPCNetwork(config, params, seed=seed, dtype=dtype, device=device,
+                             engine=engine)
     if kind == "bp":
         return BackpropNetwork(config, params, seed=seed, dtype=dtype, device=device,
                                loss=opts.get("bp_loss", "mse"))

@@ -37,6 +37,8 @@ from lava_diffpc.rules.schedule import ScheduleTable
 
 PHASE_NAMES = ("ff", "learn")
 ENGINES = ("plain", "fast", "compiled")  # run_network; run_network_fast eager or compiled
+ENGINE_CHOICES = ("auto",) + ENGINES
+COMPILE_WORTH_NUMEL = 1 << 16  # "auto" compiles when a batch of the widest layer is this big
 
 
 @dataclass
@@ -211,6 +213,17 @@ def run_network(w: Wiring, x: torch.Tensor, clamp: torch.Tensor | None, steps: i
         if k == k1 - 1:
             out_ff = state.layers[-1].x_T.clone()
     return RunOutput(state, out_ff)
+
+
+def choose_engine(engine: str, config: DiffPCConfig, batch: int) -> str:
+    """``engine``, with ``auto`` resolved: ``compiled`` when a batch of the widest layer holds
+    at least :data:`COMPILE_WORTH_NUMEL` states (the compilation, tens of seconds once per
+    process, then pays for itself), ``fast`` otherwise."""
+    if engine not in ENGINE_CHOICES:
+        raise ValueError(f"engine must be one of {ENGINE_CHOICES}, got {engine!r}")
+    if engine != "auto":
+        return engine
+    return "compiled" if batch * max(config.sizes[1:]) >= COMPILE_WORTH_NUMEL else "fast"
 
 
 def run_engine(engine: str, w: Wiring, x: torch.Tensor, clamp: torch.Tensor | None, steps: int,
