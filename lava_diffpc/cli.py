@@ -134,6 +134,29 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--lava-samples", type=int, default=None,
                       help="train the Lava graph on the first N samples only (default all)")
 
+    be = sub.add_parser("bench", help="throughput of DiffPC, its backprop twin and standard PC "
+                                      "on this machine (table + JSON)")
+    be.add_argument("--quick", action="store_true",
+                    help="one preset, two timed batches, a small sweep: under two minutes")
+    be.add_argument("--presets", nargs="+", default=None, choices=sorted(PRESETS),
+                    help="presets to time (default: mnist-s fmnist-m mnist-l cifar-efficient; "
+                         "--quick: mnist-s)")
+    be.add_argument("--warm-batches", type=int, default=20,
+                    help="untimed training batches per model before timing (default 20)")
+    be.add_argument("--rounds", type=int, default=5,
+                    help="timed batches per model; the fastest counts (default 5)")
+    be.add_argument("--no-fixed", action="store_true", help="skip the fixed-point rows")
+    be.add_argument("--no-sweep", action="store_true", help="skip the cost-follows-spikes sweep")
+    be.add_argument("--json", default="bench.json", help="where to write the results")
+    be.add_argument("--figure", default=None,
+                    help="PNG of the sweep (time per sample against spikes per sample)")
+    be.add_argument("--data-dir", default=None,
+                    help=f"folder with MNIST/, FashionMNIST/, cifar10/ (default: ${DATA_ENV} "
+                         "or ./data)")
+    be.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1)")
+    be.add_argument("--engine", default="auto", choices=ENGINE_CHOICES,
+                    help="DiffPC's engine (default auto: compiled for large batches)")
+
     sub.add_parser("presets", help="list the named presets")
     return parser
 
@@ -405,6 +428,20 @@ def cmd_demo(args: argparse.Namespace) -> None:
     demo.main(args)
 
 
+def cmd_bench(args: argparse.Namespace) -> None:
+    from lava_diffpc import bench
+
+    for name, value in (("--warm-batches", args.warm_batches), ("--rounds", args.rounds)):
+        if value < (0 if name == "--warm-batches" else 1):
+            raise ValueError(f"{name} must be >= {0 if name == '--warm-batches' else 1}, "
+                             f"got {value}")
+    doc = bench.run(args)
+    bench.write_json(doc, Path(args.json))
+    print(f"results: {args.json}")
+    if args.figure and doc["sweep"]:
+        print(f"figure: {bench.plot_sweep(doc['sweep'], Path(args.figure))}")
+
+
 def cmd_presets() -> None:
     for name, p in PRESETS.items():
         print(f"{name:<10} {p['description']}")
@@ -425,6 +462,8 @@ def main(argv: list[str] | None = None) -> int:
             cmd_figures(args)
         elif args.command == "demo":
             cmd_demo(args)
+        elif args.command == "bench":
+            cmd_bench(args)
         else:
             cmd_presets()
     except (ValueError, FileNotFoundError, ImportError, RuntimeError) as exc:

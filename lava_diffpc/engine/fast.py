@@ -150,12 +150,13 @@ def _fallback_to_eager(exc: Exception) -> Kernels:
 # ------------------------------------------------------------------- schedule views
 @dataclass(frozen=True)
 class _StepTensors:
-    """A schedule's per-step values as 0-d tensors (no recompilation per value), plus the
+    """A schedule's per-step values as 0-d tensors of the state carrier's dtype (no
+    recompilation per value; fixed-point thresholds are integers, exact in it), plus the
     smallest threshold ahead within the phase among steps with the same gamma."""
 
     t_prev: list[torch.Tensor]
     t_now: list[torch.Tensor]
-    gamma: list[torch.Tensor]
+    gamma: list[Any]
     floor: list[torch.Tensor]
     gamma_values: list[Any]
     gamma_off: Any
@@ -180,15 +181,17 @@ class _StepTensors:
                 ahead = {}
             g = ga[k].item()
             floor[k] = ahead[g] = min(th[k], ahead.get(g, th[k]))
-        tdtype = torch.int64 if arith.fixed else dtype
 
         def tensors(values) -> list[torch.Tensor]:
-            return [torch.tensor(v, dtype=tdtype, device=device) for v in values]
+            return [torch.tensor(v, dtype=dtype, device=device) for v in values]
 
         steps = [table.step(k) for k in range(table.steps)]
+        gammas = [s.gamma for s in steps]
+        # fixed point: gamma is a shift; as a Python integer (a few values) it compiles into
+        # constant powers of two instead of per-element arithmetic on a 0-d integer tensor
         return cls(tensors([s.t_prev for s in steps]), tensors([s.t_now for s in steps]),
-                   tensors([s.gamma for s in steps]), tensors(floor.tolist()),
-                   [s.gamma for s in steps], -1 if arith.fixed else 0.0)
+                   gammas if arith.fixed else tensors(gammas), tensors(floor.tolist()),
+                   gammas, -1 if arith.fixed else 0.0)
 
 
 _STEP_TENSORS: dict[tuple, _StepTensors] = {}
@@ -241,6 +244,10 @@ def _run(w: Wiring, x: torch.Tensor, clamp: torch.Tensor | None, steps: int, dro
          counts: SpikeCounts | None, kern: Kernels, work: Work) -> RunOutput:
     cfg, arith, sched = w.config, w.arith, w.table.schedule
     top = w.n_layers
+    if arith.fixed:  # the integers in a floating-point carrier (vectorises; exact, see there)
+        carrier = fixed_carrier(w)
+        x = x.to(carrier)
+        clamp = None if clamp is None else clamp.to(carrier)
     vals = _StepTensors.build(w.table, arith, x.dtype, x.device)
     state: NetState = initial_state(w, x)
     layers = [LayerState(*(v.clone() for v in st)) for st in state.layers]
@@ -250,8 +257,7 @@ def _run(w: Wiring, x: torch.Tensor, clamp: torch.Tensor | None, steps: int, dro
     s_act = [torch.zeros_like(v, dtype=spike_dtype) for v in state.s_act]
     s_err = [torch.zeros_like(v, dtype=spike_dtype) for v in state.s_err]
     x_A0 = state.x_A0.clone()
-    exps = [torch.tensor(e, dtype=torch.int64, device=x.device) if arith.fixed else 0
-            for e in w.exps] + [0]
+    exps = list(w.exps) + [0]  # Python integers: constant shifts in the compiled kernels
     # what each layer sent at the previous step, as its receivers see it (dropout applied)
     # and how many spikes that is (0: nothing to sum)
     sent_act: list[torch.Tensor] = list(s_act)
@@ -272,9 +278,9 @@ def _run(w: Wiring, x: torch.Tensor, clamp: torch.Tensor | None, steps: int, dro
         phase = PHASE_NAMES[int(learning)]
         if k == sched.k1:  # a new phase: layers may come to rest again
             retry_at, backoff = [k] * (top + 1), [sched.n] * (top + 1)
-        fwd = [None] + [spike_sum(w, l, sent_act[l - 1], False, nnz_act[l - 1])
+        fwd = [None] + [spike_sum(w, l, sent_act[l - 1], False, nnz_act[l - 1], False)
                         if nnz_act[l - 1] else None for l in range(1, top + 1)]
-        fb = [None] + [masked(spike_sum(w, l + 1, sent_err[l + 1], True, nnz_err[l + 1]),
+        fb = [None] + [masked(spike_sum(w, l + 1, sent_err[l + 1], True, nnz_err[l + 1], False),
                               drop.scale[l]) if l < top and nnz_err[l + 1] else None
                        for l in range(1, top + 1)]
         # input layer
@@ -335,8 +341,32 @@ def _run(w: Wiring, x: torch.Tensor, clamp: torch.Tensor | None, steps: int, dro
         if stale[l]:  # a skipped layer sent nothing at the last step
             s_act[l].zero_()
             s_err[l].zero_()
+    if arith.fixed:  # back to the integers' own type
+        layers = [LayerState(*(v.to(torch.int64) for v in st)) for st in layers]
+        x_A0, out_ff = x_A0.to(torch.int64), out_ff.to(torch.int64)
+        s_act = [s.to(torch.int64) for s in s_act]
+        s_err = [s.to(torch.int64) for s in s_err]
     final = NetState(x_A0, layers, s_act, s_err)
     return RunOutput(final, out_ff)
+
+
+def fixed_carrier(w: Wiring) -> torch.dtype:
+    """float32 when every fixed-point value of a step stays exact in it, else float64.
+
+    The largest product before saturation is ``T_prev * a`` with ``a`` a dendritic sum:
+    ``T_prev = d_q 2**s`` and ``|a| <= max_i sum_j |W_mant[i, j]|`` (rows forward, columns
+    backward); float32 holds it exactly while ``d_q |a| < 2**24`` (a power of two more
+    changes the exponent only). Every other value is a 24-bit state or the sum of two.
+    """
+    t = w.table.thresholds.astype(np.int64)
+    odd = int(np.max(t // (t & -t))) if t.size else 1  # largest multiplier d_q
+    bound = 0
+    for weight in w.weights:
+        mag = weight.abs().reshape(weight.shape[0], -1)
+        rows = float(mag.sum(1).max()) if weight.dim() == 2 else float(mag.sum())
+        cols = float(mag.sum(0).max()) if weight.dim() == 2 else float(mag.sum())
+        bound = max(bound, rows, cols)
+    return torch.float32 if odd * bound < EXACT_FLOAT32_COUNT else torch.float64
 
 
 def _count(spikes: torch.Tensor) -> int:

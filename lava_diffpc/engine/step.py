@@ -107,14 +107,15 @@ def initial_state(w: Wiring, x: torch.Tensor) -> NetState:
 
 
 def spike_sum(w: Wiring, l: int, spikes: torch.Tensor, transpose: bool,
-              nnz: int | None = None) -> torch.Tensor | None:
+              nnz: int | None = None, integer: bool = True) -> torch.Tensor | None:
     """``W_l s`` (or ``W_l^T s`` with ``transpose``) in the arithmetic's units; None when no
     spike arrives (``nnz``: the spike count if known; else the connection checks, on the
-    CPU)."""
+    CPU). Fixed point: an ``int64`` tensor, or with ``integer=False`` the exact integers
+    as the floating-point product left them."""
     conn, weight = w.connections[l - 1], w.weights[l - 1]
     s = spikes.to(weight.dtype)
     out = conn.transpose(s, weight, nnz) if transpose else conn.forward(s, weight, nnz)
-    if out is None or not w.arith.fixed:
+    if out is None or not w.arith.fixed or not integer:
         return out
     return out.to(torch.int64)  # exact integers: the mantissa sums have no fraction
 

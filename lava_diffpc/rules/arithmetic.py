@@ -52,13 +52,26 @@ def cast(mask: Array, like: Array) -> Array:
     return mask.to(like.dtype)
 
 
+def is_floating(v: Array) -> bool:
+    """Whether an array or tensor holds floating-point numbers (NumPy or PyTorch)."""
+    if isinstance(v, (np.ndarray, np.generic)):
+        return bool(np.issubdtype(v.dtype, np.floating))
+    return bool(v.is_floating_point())
+
+
 def shift_round(v: Array, shift: Array) -> Array:
     """``v * 2**-shift`` of an integer: round half up for ``shift > 0``, exact otherwise.
 
-    ``(v << l) + 2**(r-1)) >> r`` with ``l = max(-shift, 0)``, ``r = max(shift, 0)``: no
-    branch on ``shift``, so it may be a Python/NumPy integer or a 0-d integer tensor.
+    ``((v << l) + 2**(r-1)) >> r`` with ``l = max(-shift, 0)``, ``r = max(shift, 0)``: no
+    branch on ``shift``, so it may be a Python/NumPy integer or a 0-d integer tensor. ``v``
+    may also hold integers in a floating-point carrier (the fast engine's, see
+    :class:`FixedArithmetic`): then the same value is ``floor((v 2**l + 2**(r-1)) 2**-r)``,
+    exact because every factor is a power of two.
     """
     left, right = -shift * (shift < 0), shift * (shift > 0)
+    if is_floating(v):
+        half = (right > 0) * 2.0 ** (right - 1)
+        return (v * 2.0 ** left + half) * 2.0 ** -right // 1
     return ((v << left) + ((1 << right) >> 1)) >> right
 
 
@@ -97,7 +110,16 @@ class RealArithmetic:
 
 
 class FixedArithmetic:
-    """Loihi 2 integers: 24-bit saturating states, power-of-two shifts (fixed_pt models)."""
+    """Loihi 2 integers: 24-bit saturating states, power-of-two shifts (fixed_pt models).
+
+    The integers usually live in integer arrays (``int64``; the Lava models, the plain
+    simulator). They may also live in a floating-point carrier, where vectorised kernels
+    are faster: every operation of the step is then exact as long as each value before
+    saturation is an integer below the carrier's mantissa (``2**24`` in float32: states are
+    24-bit, and a product ``T_prev * a`` is a small multiplier times a power of two times a
+    dendritic sum, exact while ``d_q |a| < 2**24``); a value beyond that saturates anyway.
+    The fast engine checks the bound before it picks float32 (:mod:`lava_diffpc.engine.fast`).
+    """
 
     fixed = True
     name = "fixed"
