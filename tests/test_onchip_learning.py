@@ -41,9 +41,9 @@ def _network(seed: int, samples: int = 2):
 def test_rule_settings_are_checked():
     with pytest.raises(ValueError, match="lr_shift"):
         OnChipRule(lr_shift=-1)
-    with pytest.raises(ValueError, match="engine constant"):
+    with pytest.raises(ValueError, match="engine scale"):
         fl.update_shift(OnChipRule(lr_shift=20), weight_exp=0, p=0, frac_bits=12)
-    with pytest.raises(ValueError, match="engine constant"):
+    with pytest.raises(ValueError, match="engine scale"):
         fl.update_shift(OnChipRule(lr_shift=0, err_shift=12), weight_exp=12, p=9, frac_bits=12)
     with pytest.raises(ValueError, match="positive"):
         fl.trace_shift(np.array([4, 0]))
@@ -79,21 +79,61 @@ def test_error_factor_rounds_symmetrically_and_clips():
 
 
 def test_weight_update_is_the_engine_form_and_unbiased():
-    """Sign-split products, 3 bits dropped, 2**-r, stochastic rounding: the mean update over
-    many generators equals ``Q 2**-r``; a fixed seed reproduces the same draws."""
+    """Products floored by ``d`` bits (``y x >> d``, toward -inf like the engine's shift;
+    ``d = 1`` for ``r <= 5``), scaled to ``2**-(r + 3 - d)``, stochastic rounding with one
+    number per call shared by all synapses: the mean update over many generators equals
+    that value; a fixed seed reproduces it."""
     w = np.zeros((3, 4), dtype=np.int64)
     x = np.array([0, 5, -9, 127])
     y = np.array([-100, 0, 37])
     r = 4
-    q = np.sign(np.outer(y, x)) * (np.abs(np.outer(y, x)) >> 3)
+    assert fl.constant_scale(r) == (4, -6, 1) and fl.constant_scale(7) == (1, -7, 3)
+    q = (np.outer(y, x) >> 1) / 2.0**(r + 2)
+    assert q[2, 2] == -167 / 2.0**6  # -333/2 floored, not truncated
     mean = np.mean([fl.weight_update(w, x, y, r, fl.synapse_rng(s, 1))[0]
                     for s in range(2000)], axis=0)
-    assert np.abs(mean - q / 2.0**r).max() < 0.05
+    assert np.abs(mean - q).max() < 0.05
     a, _ = fl.weight_update(w, x, y, r, fl.synapse_rng(3, 1))
     b, _ = fl.weight_update(w, x, y, r, fl.synapse_rng(3, 1))
     assert np.array_equal(a, b)
     assert not a[1].any() and not a[:, 0].any()  # y = 0 rows and x = 0 columns never move
-    assert np.all(np.abs(a - q / 2.0**r) < 1)
+    assert np.all(np.abs(a - q) < 1)
+
+
+def test_weight_update_draws_one_shared_number_per_call():
+    """Every call consumes exactly one ``random(1)`` of the generator, also when nothing
+    changes, and all synapses round with it: ``dw = floor(v) + (u < frac(v))``."""
+    w = np.zeros((2, 3), dtype=np.int64)
+    x, y, r = np.array([3, 7, 1]), np.array([40, -40]), 5
+    rng, twin = fl.synapse_rng(0, 2), fl.synapse_rng(0, 2)
+    for xs, ys in ((x, y), (0 * x, y), (x, 0 * y)):
+        new, _ = fl.weight_update(w, xs, ys, r, rng)
+        u = twin.random(1)[0]
+        v = (np.outer(ys, xs) >> 1) / 2.0**(r + 2)
+        assert np.array_equal(new, np.floor(v) + (u < v - np.floor(v)))
+    assert rng.random() == twin.random()
+    first = np.random.default_rng(np.random.SeedSequence([0, 2]))
+    first.random(1)  # epoch_rng skips the generator's first number, as Lava's engine
+    assert fl.synapse_rng(0, 2).random() == first.random()
+
+
+def test_engine_update_keeps_the_engine_range():
+    """``engine_update`` saturates like the engine (weights in [-256, 255]); the rule is it
+    clipped to +-127; factors beyond 7 bits and shifts beyond the engine are rejected."""
+    w = np.array([[127, -127]])
+    eng = fl.engine_update(w, np.array([127, 127]), np.array([127]), -8, 0.5)
+    assert eng.tolist() == [[255, 129]]  # -127*128 + (2**15 - 1) = 16511: 128 + 127/128
+    new, saturated = fl.weight_update(w, np.array([127, 127]), np.array([127]), -8,
+                                      fl.synapse_rng(0, 1))
+    assert new.tolist() == [[127, 127]] and saturated == 2
+    with pytest.raises(ValueError, match="factors"):
+        fl.engine_update(w, np.array([128, 0]), np.array([1]), 0, 0.5)
+    with pytest.raises(ValueError, match="outside"):
+        fl.engine_update(w, np.array([1, 0]), np.array([1]), 8, 0.5)
+    assert fl.rule_string(5) == "4 * 2^-7 * u0 * x1 * y1 - 4 * 2^-7 * u0 * x1 * y2"
+    assert fl.rule_string(7) == "1 * 2^-7 * u0 * x1 * y1 - 1 * 2^-7 * u0 * x1 * y2"
+    assert fl.rule_string(-2, signed=True) == ("4 * 2^0 * u0 * (x1 - 64) * y1 - "
+                                               "4 * 2^0 * u0 * (x1 - 64) * y2")
 
 
 def test_weight_update_saturates_and_says_so():

@@ -96,7 +96,7 @@ class PyDiffPCSynapseFixed(_DiffPCSynapseModel):
         return fixed_learning.trace_step(trace, spikes, int(impulse))
 
     def _learn(self, y: np.ndarray) -> None:
-        """Learning-engine update of the mantissas with the seeded per-synapse generator."""
+        """Learning-engine update of the mantissas with the seeded generator of the matrix."""
         params = self.proc_params
         if not hasattr(self, "_rng"):
             self._rng = fixed_learning.synapse_rng(params["seed"], params["layer"])

@@ -42,7 +42,7 @@ class DiffPCSynapse(AbstractProcess):
     ``W += alpha e_T trace^T`` (:func:`lava_diffpc.rules.learning.sgd_update`). ``fixed_pt``:
     ``impulses = T_int(k) >> p`` (trace units ``2**(p - F)``) and the update is the
     learning-engine form of :func:`lava_diffpc.rules.fixed_learning.weight_update` with the
-    engine shift ``r`` and the seeded per-synapse generator
+    engine shift ``r`` and the seeded generator of the matrix (one number per sample)
     (:func:`lava_diffpc.rules.fixed_learning.synapse_rng`). The update lands in the last
     step of a sample, so the next sample's first sums (k = 0) use the new ``W`` on both
     paths: the forward and backward directions are one matrix and cannot diverge.
