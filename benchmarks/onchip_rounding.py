@@ -48,7 +48,7 @@ from lava_diffpc.fixed_point import quantize_for_learning, quantize_input
 from lava_diffpc.fixedsim import FixedPointNetwork
 from lava_diffpc.reference.network import init_parameters
 from lava_diffpc.rules import fixed_learning
-from lava_diffpc.rules.fixed import as_int
+from lava_diffpc.rules.arithmetic import as_int
 from lava_diffpc.rules.fixed_learning import OnChipRule
 
 DEFAULT_OUT = Path(__file__).resolve().parents[1] / "docs" / "results" / \

@@ -66,9 +66,10 @@ from lava.proc.dense.models import PyLearningDenseModelBitApproximate  # noqa: E
 from lava.proc.dense.process import LearningDense  # noqa: E402
 from lava.proc.io.source import RingBuffer  # noqa: E402
 
+from lava_diffpc.config import DiffPCConfig  # noqa: E402
 from lava_diffpc.fixed_point import quantize_for_learning, quantize_input  # noqa: E402
 from lava_diffpc.fixedsim import FixedPointNetwork  # noqa: E402
-from lava_diffpc.reference.network import DiffPCConfig, init_parameters  # noqa: E402
+from lava_diffpc.reference.network import init_parameters  # noqa: E402
 from lava_diffpc.rules import dynamics, learning  # noqa: E402
 from lava_diffpc.rules import fixed_learning as fl  # noqa: E402
 from lava_diffpc.rules.fixed_learning import OnChipRule  # noqa: E402
