@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
@@ -36,10 +37,12 @@ class Inference:
 
 
 def infer(model: DiffPCNetwork, x: np.ndarray, backend: str = "reference",
-          batch_size: int = 1000, engine: str = "auto") -> Inference:
+          batch_size: int = 1000, engine: str = "auto", qparams: Any = None) -> Inference:
     """Feed-forward predictions of ``model`` (its weights) on ``x`` with ``backend``
     (``engine``: how the fast fixed-point simulator runs its step,
-    :func:`~lava_diffpc.engine.step.choose_engine`)."""
+    :func:`~lava_diffpc.engine.step.choose_engine`). ``qparams``: integer parameters the
+    fixed-point backends use as they are (an on-chip run's), instead of quantising the
+    model's float weights."""
     if backend not in BACKENDS:
         raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
     config = model.config
@@ -56,13 +59,14 @@ def infer(model: DiffPCNetwork, x: np.ndarray, backend: str = "reference",
         from lava_diffpc.fixed_point import quantize_input, quantize_params
         from lava_diffpc.fixedsim import FixedPointNetwork
 
-        sim = FixedPointNetwork(config, quantize_params(params),
+        sim = FixedPointNetwork(config, qparams or quantize_params(params),
                                 engine=choose_engine(engine, config, batch_size))
         pred = sim.predict(quantize_input(x), batch_size=batch_size, stats=stats)
         return Inference(pred, stats, time.perf_counter() - start)
     from lava_diffpc.lava_graph import run_dataset
 
     mode = "float" if backend == "lava-float" else "fixed"
-    result = run_dataset(config, params, x, mode=mode,
+    result = run_dataset(config, params if qparams is None or mode == "float" else qparams,
+                         x, mode=mode,
                          backend="loihi2" if backend == "loihi2" else "sim")
     return Inference(result.predictions, result.stats, time.perf_counter() - start)

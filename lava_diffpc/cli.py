@@ -24,6 +24,8 @@ import torch
 from lava_diffpc.backends import BACKENDS, infer
 from lava_diffpc.data import DATA_ENV, Dataset, held_out_split, load_dataset, validate_batch
 from lava_diffpc.engine.step import ENGINE_CHOICES
+from lava_diffpc.fixed_point import quantize_input
+from lava_diffpc.onchip import ONCHIP_NAME, OnChipTrainer, load_qparams
 from lava_diffpc.presets import COMMON, PRESETS, NetArch, parse_layers, preset
 from lava_diffpc.train import (
     MODEL_KINDS,
@@ -41,12 +43,24 @@ OPTION_TYPES: dict[str, Any] = {
     "a": float, "gamma": float, "gamma_mode": str, "presyn": str, "target_scale": float,
     "dropout": float, "optimizer": str, "lr": float, "weight_decay": float, "clip": float,
     "lr_schedule": str, "batch_size": int, "epochs": int, "bp_loss": str, "heldout": int,
+    "rule": str, "lr_shift": int, "err_shift": int, "headroom": int,
 }
 OPTION_HELP = {
+    "rule": "how DiffPC learns: 'local' (the float reference's local gradients with the "
+            "optimizer, on batches) or 'onchip' (the integer on-chip rule in the fast "
+            "fixed-point simulator: per-sample updates, 8-bit weights, bit-exact with the Lava "
+            "fixed_pt graph; presyn x_A, no dropout; --batch-size then only sets the progress "
+            "and checkpoint chunk) (default local)",
+    "lr_shift": "on-chip rule: learning rate 2**-lr_shift (default 7)",
+    "err_shift": "on-chip rule: the 8-bit error factor is e_T in units of 2**(err_shift - 12) "
+                 "(default 5)",
+    "headroom": "on-chip rule: bits the initial weights leave free to grow before the 8-bit "
+                "mantissas saturate (default 2)",
     "heldout": "hold out N random training samples (seed 0), train on the rest and report "
                "accuracy on them (heldout_acc) as well as on the test split (test_acc); "
                "0: off (CIFAR presets: 5000)",
 }
+RULES = ("local", "onchip")
 HELDOUT_SEED = 0  # the held-out slice is part of the data set, the same for every --seed
 TRAIN_FIELDS = ("epochs", "batch_size", "optimizer", "lr", "weight_decay", "clip",
                 "lr_schedule", "seed")
@@ -239,6 +253,8 @@ def cmd_train(args: argparse.Namespace, opts: dict[str, Any] | None = None,
     for m in models:
         if m not in MODEL_KINDS:
             raise SystemExit(f"error: --models takes {MODEL_KINDS}, got {m!r}")
+    if opts["rule"] not in RULES:
+        raise ValueError(f"--rule takes {RULES}, got {opts['rule']!r}")
     arch = parse_layers(opts["arch"])
     ds = load_data(opts["dataset"], args, flatten=not arch.convs)
     _check_arch(arch, ds)
@@ -251,9 +267,11 @@ def cmd_train(args: argparse.Namespace, opts: dict[str, Any] | None = None,
             torch.from_numpy(ds.x_test), torch.from_numpy(ds.y_test))
     trainers = []
     for kind in models:
-        trainer = Trainer(build_model(kind, opts, device=args.device, engine=args.engine),
-                          kind, data, tcfg,
-                          run_dir, opts)
+        if kind == "diffpc" and opts["rule"] == "onchip":
+            trainer = OnChipTrainer(opts, data, tcfg, run_dir, engine=args.engine)
+        else:
+            trainer = Trainer(build_model(kind, opts, device=args.device, engine=args.engine),
+                              kind, data, tcfg, run_dir, opts)
         ckpt = trainer.checkpoint_path
         if ckpt.exists():
             if not args.resume:
@@ -282,14 +300,14 @@ def cmd_train(args: argparse.Namespace, opts: dict[str, Any] | None = None,
             if not tr.finished:
                 record = tr.train_epoch(progress=not args.no_progress)
                 if held is not None:
-                    record["heldout_acc"] = _heldout_acc(tr.model, held, tcfg.eval_batch_size)
+                    record["heldout_acc"] = _heldout_acc(tr, held, tcfg.eval_batch_size)
                     tr.save()
                 print(_row(record), flush=True)
         last_round = time.monotonic() - round_start
         results = summarize(opts, ds, trainers)
         write_json(results, run_dir / "results.json")
     for tr in trainers:
-        if tr.name == "diffpc" and tr.last_stats:
+        if tr.name in ("diffpc", ONCHIP_NAME) and tr.last_stats:
             print("\nDiffPC communication, last training epoch (per neuron per sample):")
             print(tr.last_stats["train"].table())
             print("\nDiffPC communication, inference on the test set:")
@@ -300,14 +318,16 @@ def cmd_train(args: argparse.Namespace, opts: dict[str, Any] | None = None,
     return results
 
 
-def _heldout_acc(model, held: Dataset, batch_size: int) -> float:
-    return evaluate(model, torch.from_numpy(held.x_test), torch.from_numpy(held.y_test),
-                    batch_size=batch_size)
+def _heldout_acc(trainer, held: Dataset, batch_size: int) -> float:
+    if isinstance(trainer, OnChipTrainer):
+        return trainer.evaluate(quantize_input(held.x_test, trainer.qparams.fmt), held.y_test)
+    return evaluate(trainer.model, torch.from_numpy(held.x_test),
+                    torch.from_numpy(held.y_test), batch_size=batch_size)
 
 
 def network_steps(trainers: list[Trainer]) -> int:
     for tr in trainers:
-        if tr.name == "diffpc":
+        if tr.name in ("diffpc", ONCHIP_NAME):
             return tr.model.config.schedule.steps
     return 1
 
@@ -341,41 +361,52 @@ def _load_checkpoints(path: Path) -> list[dict[str, Any]]:
 def cmd_evaluate(args: argparse.Namespace) -> dict[str, Any]:
     results: dict[str, Any] = {}
     for state in _load_checkpoints(Path(args.run)):
-        opts = state["model_opts"]
+        opts, name = state["model_opts"], state["name"]
         arch = parse_layers(opts["arch"])
         ds, held = split_heldout(load_data(opts["dataset"], args, flatten=not arch.convs),
                                  int(opts.get("heldout", 0)))
-        params = list(zip(state["params"][0::2], state["params"][1::2]))
-        model = build_model(state["name"], opts, params=params, device=args.device,
-                            engine=args.engine)
-        if args.backend != "reference":
-            if state["name"] != "diffpc":
-                print(f"{state['name']}: skipped (--backend {args.backend} runs DiffPC only)")
-                continue
-            if arch.convs:
-                raise ValueError(f"--backend {args.backend} supports MLPs only; "
-                                 f"{opts['arch']} has convolutions")
-            run = infer(model, ds.x_test, args.backend, engine=args.engine)
-            acc, stats = float(np.mean(run.predictions == ds.y_test)), run.stats
+        qparams = load_qparams(state) if name == ONCHIP_NAME else None
+        if qparams is not None:  # the integer network; its float twin for float backends
+            params = [(torch.from_numpy(w), torch.from_numpy(b))
+                      for w, b in qparams.dequantize()]
+            kind = "diffpc"
         else:
-            stats = comm_stats_for(model)
-            acc = evaluate(model, torch.from_numpy(ds.x_test), torch.from_numpy(ds.y_test),
-                           stats=stats, progress=not args.no_progress)
-        print(f"{state['name']}: test accuracy {100 * acc:.2f}% on {len(ds.x_test)} {ds.name} "
+            params, kind = list(zip(state["params"][0::2], state["params"][1::2])), name
+        model = build_model(kind, opts, params=params, device=args.device, engine=args.engine)
+        if args.backend != "reference" and kind != "diffpc":
+            print(f"{name}: skipped (--backend {args.backend} runs DiffPC only)")
+            continue
+        if args.backend != "reference" and arch.convs:
+            raise ValueError(f"--backend {args.backend} supports MLPs only; "
+                             f"{opts['arch']} has convolutions")
+        acc, stats = _accuracy(model, qparams, ds.x_test, ds.y_test, args)
+        print(f"{name}: test accuracy {100 * acc:.2f}% on {len(ds.x_test)} {ds.name} "
               f"test samples with {args.backend} (epochs trained: {state['epoch']})")
-        results[state["name"]] = {"test_acc": acc, "epochs": state["epoch"],
-                                  "backend": args.backend}
+        results[name] = {"test_acc": acc, "epochs": state["epoch"], "backend": args.backend}
         if held is not None:
-            results[state["name"]]["heldout_acc"] = _heldout_acc(model, held, 1000)
-            print(f"{state['name']}: held-out accuracy "
-                  f"{100 * results[state['name']]['heldout_acc']:.2f}% on {len(held.x_test)} "
-                  "training samples held out")
+            results[name]["heldout_acc"], _ = _accuracy(model, qparams, held.x_test,
+                                                        held.y_test, args)
+            print(f"{name}: held-out accuracy {100 * results[name]['heldout_acc']:.2f}% on "
+                  f"{len(held.x_test)} training samples held out, with {args.backend}")
         if stats is not None:
             print(stats.table())
-            results[state["name"]]["comm"] = stats.to_dict()
+            results[name]["comm"] = stats.to_dict()
     if args.json:
         write_json(results, Path(args.json))
     return results
+
+
+def _accuracy(model, qparams, x: np.ndarray, y: np.ndarray,
+              args: argparse.Namespace) -> tuple[float, Any]:
+    """Test accuracy and spike counts of a checkpoint's model with ``args.backend``
+    (``qparams``: the integers of an on-chip run, used as they are by the fixed backends)."""
+    if args.backend == "reference":
+        stats = comm_stats_for(model)
+        acc = evaluate(model, torch.from_numpy(x), torch.from_numpy(y), stats=stats,
+                       progress=not args.no_progress)
+        return acc, stats
+    run = infer(model, x, args.backend, engine=args.engine, qparams=qparams)
+    return float(np.mean(run.predictions == y)), run.stats
 
 
 def parse_variant(text: str) -> dict[str, Any]:

@@ -208,12 +208,7 @@ class FixedPointNetwork:
         x_int, labels = np.asarray(x_int), np.asarray(labels, dtype=np.int64)
         if len(x_int) != len(labels):
             raise ValueError(f"{len(x_int)} samples but {len(labels)} labels")
-        if self._rule is None:
-            self._rule = rule
-            self._rngs = [fixed_learning.synapse_rng(rule.seed, l)
-                          for l in range(1, len(q.weights) + 1)]
-        elif rule != self._rule:
-            raise ValueError("this network's generators were seeded for another OnChipRule")
+        rngs = self.rngs(rule)
         p = fixed_learning.trace_shift(self.thresholds)
         shifts = [fixed_learning.update_shift(rule, e, p, fmt.frac_bits) for e in q.weight_exps]
         predictions = np.empty(len(labels), dtype=np.int64)
@@ -227,11 +222,27 @@ class FixedPointNetwork:
                 x = fixed_learning.pre_trace_from_state(pre, p)
                 y = fixed_learning.error_factor(st.e_T[0], rule.err_shift)
                 q.weights[l], n_sat = fixed_learning.weight_update(
-                    q.weights[l], x, y, shifts[l], self._rngs[l])
+                    q.weights[l], x, y, shifts[l], rngs[l])
                 q.biases[l] = fixed_learning.bias_update(q.biases[l], st.e_T[0], rule.lr_shift)
                 saturated[l] += n_sat
-            self._wiring = self._make_wiring()
+            self.load_weights()
         return OnChipTrainResult(predictions, saturated, time.perf_counter() - start)
+
+    def rngs(self, rule: fixed_learning.OnChipRule) -> list[np.random.Generator]:
+        """The stochastic-rounding generators of the synapse matrices, created from
+        ``rule.seed`` at the first call (:func:`~lava_diffpc.rules.fixed_learning.synapse_rng`)
+        and continued by every later one; ValueError for another rule."""
+        if self._rule is None:
+            self._rule = rule
+            self._rngs = [fixed_learning.synapse_rng(rule.seed, l)
+                          for l in range(1, len(self.qparams.weights) + 1)]
+        elif rule != self._rule:
+            raise ValueError("this network's generators were seeded for another OnChipRule")
+        return self._rngs
+
+    def load_weights(self) -> None:
+        """Take up ``qparams`` again after its integers changed (learning, a checkpoint)."""
+        self._wiring = self._make_wiring()
 
 
 def _record_to_numpy(record: list) -> None:

@@ -133,6 +133,9 @@ def kernels(compiled: bool) -> Kernels:
             # compiled graphs are cached on disk across processes
             torch._dynamo.config.cache_size_limit = max(
                 torch._dynamo.config.cache_size_limit, 64)
+            # shifts and gamma shifts are Python integers of a few values: constants, never
+            # symbolic (a symbolic power of two is slower and trips the code generator)
+            torch._dynamo.config.specialize_int = True
             torch._inductor.config.fx_graph_cache = True
             large = tuple(torch.compile(f, fullgraph=True) for f in funcs)
         _KERNELS[compiled] = Kernels(*zip(funcs, large))
@@ -226,12 +229,18 @@ def run_network_fast(w: Wiring, x: torch.Tensor, clamp: torch.Tensor | None, ste
     record), fast (module docstring). ``work``, when given, adds the layer steps computed
     and the layer steps there were."""
     work = Work() if work is None else work
+    mine = SpikeCounts(w.n_layers) if counts is not None else None
     try:
-        return _run(w, x, clamp, steps, drop, counts, kernels(compiled), work)
+        out = _run(w, x, clamp, steps, drop, mine, kernels(compiled), work)
     except Exception as exc:  # noqa: BLE001 - a compiler failure must not stop training
         if not compiled or not _is_compile_error(exc):
             raise
-        return _run(w, x, clamp, steps, drop, counts, _fallback_to_eager(exc), work)
+        mine = SpikeCounts(w.n_layers) if counts is not None else None  # start afresh
+        out = _run(w, x, clamp, steps, drop, mine, _fallback_to_eager(exc), work)
+    if counts is not None:
+        for (phase, kind, layer), n in mine.totals.items():
+            counts.add_count(phase, kind, layer, n)
+    return out
 
 
 def _is_compile_error(exc: Exception) -> bool:

@@ -71,8 +71,12 @@ def shift_round(v: Array, shift: Array) -> Array:
     left, right = -shift * (shift < 0), shift * (shift > 0)
     if is_floating(v):
         half = (right > 0) * 2.0 ** (right - 1)
-        return (v * 2.0 ** left + half) * 2.0 ** -right // 1
+        return _floor((v * 2.0 ** left + half) * 2.0 ** -right)
     return ((v << left) + ((1 << right) >> 1)) >> right
+
+
+def _floor(v: Array) -> Array:
+    return np.floor(v) if isinstance(v, (np.ndarray, np.generic)) else v.floor()
 
 
 def saturate(v: Array) -> Array:
