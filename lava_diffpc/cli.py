@@ -171,6 +171,13 @@ def build_parser() -> argparse.ArgumentParser:
     be.add_argument("--engine", default="auto", choices=ENGINE_CHOICES,
                     help="DiffPC's engine (default auto: compiled for large batches)")
 
+    rp = sub.add_parser("report", help="regenerate the result tables of the README and docs "
+                                       "from the JSON files in docs/results")
+    rp.add_argument("files", nargs="*", default=["README.md", "docs/results.md"],
+                    help="Markdown files whose <!-- report:NAME --> blocks to rewrite "
+                         "(default: README.md docs/results.md)")
+    rp.add_argument("--results", default="docs/results", help="folder of the JSON results")
+
     sub.add_parser("presets", help="list the named presets")
     return parser
 
@@ -473,6 +480,14 @@ def cmd_bench(args: argparse.Namespace) -> None:
         print(f"figure: {bench.plot_sweep(doc['sweep'], Path(args.figure))}")
 
 
+def cmd_report(args: argparse.Namespace) -> None:
+    from lava_diffpc import report
+
+    changed = report.update([Path(f) for f in args.files], Path(args.results))
+    for path in args.files:
+        print(f"{path}: {'updated' if Path(path) in changed else 'unchanged'}")
+
+
 def cmd_presets() -> None:
     for name, p in PRESETS.items():
         print(f"{name:<10} {p['description']}")
@@ -495,6 +510,8 @@ def main(argv: list[str] | None = None) -> int:
             cmd_demo(args)
         elif args.command == "bench":
             cmd_bench(args)
+        elif args.command == "report":
+            cmd_report(args)
         else:
             cmd_presets()
     except (ValueError, FileNotFoundError, ImportError, RuntimeError) as exc:

@@ -192,8 +192,10 @@ class _StepTensors:
         gammas = [s.gamma for s in steps]
         # fixed point: gamma is a shift; as a Python integer (a few values) it compiles into
         # constant powers of two instead of per-element arithmetic on a 0-d integer tensor
+        # real gamma: a 0-d tensor, or the plain number 0 where the update is off (skipped)
+        real = [0.0 if g == 0 else t for g, t in zip(gammas, tensors(gammas))]
         return cls(tensors([s.t_prev for s in steps]), tensors([s.t_now for s in steps]),
-                   gammas if arith.fixed else tensors(gammas), tensors(floor.tolist()),
+                   gammas if arith.fixed else real, tensors(floor.tolist()),
                    gammas, -1 if arith.fixed else 0.0)
 
 

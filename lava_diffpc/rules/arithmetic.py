@@ -105,6 +105,12 @@ class RealArithmetic:
         return gamma * v
 
     @staticmethod
+    def gamma_off(gamma: Any) -> bool:
+        """True when ``gamma`` is a plain number known to be 0 (then the update is skipped;
+        a tensor is never known: it is applied, and 0 leaves the target unchanged)."""
+        return isinstance(gamma, (int, float)) and gamma == 0
+
+    @staticmethod
     def synaptic_sum(spikes: np.ndarray, weights: np.ndarray) -> np.ndarray:
         """``spikes @ weights.T`` (``weights``: (n_out, n_in))."""
         return np.asarray(spikes, dtype=np.float64) @ np.asarray(weights, dtype=np.float64).T
@@ -147,6 +153,11 @@ class FixedArithmetic:
         ``g`` may be a Python/NumPy integer or a 0-d integer tensor (no branch on it).
         """
         return (g != GAMMA_OFF) * shift_round(v, g * (g > 0))
+
+    @staticmethod
+    def gamma_off(g: Any) -> bool:
+        """True when the shift ``g`` is a plain integer equal to :data:`GAMMA_OFF`."""
+        return isinstance(g, (int, np.integer)) and g == GAMMA_OFF
 
     @staticmethod
     def synaptic_sum(spikes: np.ndarray, weights: np.ndarray) -> np.ndarray:

@@ -119,8 +119,10 @@ def layer_step(state: LayerState, fwd: Array | None, fb: Array | None, step: Ste
         e_T = sat(x_T - x_F)
     else:
         e_T = sat(state.x_T - x_F)
-        update = sat(-e_T + cast(state.x_T > 0, e_T) * e_in)
-        x_T = sat(state.x_T + arith.gain(update, step.gamma))
+        x_T = state.x_T
+        if not arith.gamma_off(step.gamma):  # gamma known to be 0: no target update
+            update = sat(-e_T + cast(x_T > 0, e_T) * e_in)
+            x_T = sat(x_T + arith.gain(update, step.gamma))
     x_A, s_A = track(x_T, state.x_A, step.t_now, gate, arith)
     if step.learning:
         e_A, s_e = track(e_T, state.e_A, step.t_now, False, arith)

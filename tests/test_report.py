@@ -1,0 +1,66 @@
+"""``report``: tables generated from result JSON into marked Markdown blocks (oracle: a
+hand-made fixture and its expected table)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from lava_diffpc.cli import main
+from lava_diffpc.report import render
+
+BENCH = {
+    "machine": {"cpu": "Test CPU", "cores": 2, "torch": "2.3.1+cpu", "python": "3.10",
+                "threads": 1, "cuda": None},
+    "quick": True, "engine": "auto",
+    "presets": [{"preset": "mnist-s", "arch": "784-400-10", "batch_size": 256,
+                 "steps_per_sample": 75, "engine": "compiled",
+                 "train_samples_per_s": {"diffpc": 4000.0, "bp": 36000.0, "pc": 5000.0},
+                 "infer_samples_per_s": {"diffpc": 8000.0, "bp": 144000.0},
+                 "train_ratio_bp_over_diffpc": 9.0, "infer_ratio_bp_over_diffpc": 18.0,
+                 "comm": {}}],
+    "fixed_point": {"preset": "mnist-s", "infer_batch": 1000,
+                    "fixed_infer_samples_per_s": 6800.0, "onchip_train_samples_per_s": 40.0,
+                    "onchip_samples": 20, "engine": "compiled"},
+    "sweep": [{"width": 256, "m": 0, "neurons": 1050, "seconds_per_sample": 8e-5,
+               "spikes_per_sample": 2178.2, "layer_steps_computed": 0.25}],
+}
+
+
+@pytest.fixture
+def results(tmp_path):
+    folder = tmp_path / "results"
+    folder.mkdir()
+    (folder / "bench-test.json").write_text(json.dumps(BENCH))
+    return folder
+
+
+def test_blocks_are_generated_from_the_json(results):
+    text = ("intro\n<!-- report:speed -->\nold\n<!-- /report:speed -->\nmiddle\n"
+            "<!-- report:fixed -->\n<!-- /report:fixed -->\n"
+            "<!-- report:sweep -->\n<!-- /report:sweep -->\nend\n")
+    out = render(text, results)
+    assert out.startswith("intro\n<!-- report:speed -->\n| preset |") and "old" not in out
+    assert ("| mnist-s | 75 | 4,000 | 36,000 | 5,000 | 9.0 | 8,000 | 144,000 | 18.0 | "
+            "Test CPU, 1 thread, torch 2.3.1 | `docs/results/bench-test.json` |") in out
+    assert "| mnist-s | 6,800 samples/s (1000) | 40 samples/s |" in out
+    assert "| 256 | 0 | 1,050 | 2,178 | 80.0 us | 25% |" in out
+    assert out.endswith("end\n") and render(out, results) == out  # idempotent
+
+
+def test_command_rewrites_files_and_refuses_bad_input(results, tmp_path, capsys):
+    md = tmp_path / "doc.md"
+    md.write_text("<!-- report:speed -->\n<!-- /report:speed -->\n")
+    assert main(["report", str(md), "--results", str(results)]) == 0
+    assert "| mnist-s | 75 |" in md.read_text() and "updated" in capsys.readouterr().out
+    assert main(["report", str(md), "--results", str(results)]) == 0
+    assert "unchanged" in capsys.readouterr().out
+    bad = tmp_path / "bad.md"
+    bad.write_text("<!-- report:nope -->\n<!-- /report:nope -->\n")
+    assert main(["report", str(bad), "--results", str(results)]) == 2
+    assert "unknown report block 'nope'" in capsys.readouterr().err
+    assert main(["report", str(md), "--results", str(tmp_path / "none")]) == 2
+    (results / "bench-broken.json").write_text("{")
+    assert main(["report", str(md), "--results", str(results)]) == 2
+    assert "bench-broken.json" in capsys.readouterr().err
