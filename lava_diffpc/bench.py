@@ -157,13 +157,15 @@ def bench_fixed_point(name: str, data_dir: str | None, engine: str, onchip_sampl
     sim.predict(x_test, batch_size=infer_batch)
     infer = len(x_test) / (time.perf_counter() - start)
     rule = OnChipRule(lr_shift=7, err_shift=5, seed=0, headroom=2)
-    learner = FixedPointNetwork(cfg, quantize_for_learning(params, rule.headroom))
+    learner = FixedPointNetwork(cfg, quantize_for_learning(params, rule.headroom),
+                                engine=choose_engine(engine, cfg, 256))
     x_train = quantize_input(ds.x_train)
     learner.train(x_train[:5], ds.y_train[:5], rule)
     res = learner.train(x_train[5:], ds.y_train[5:], rule)
     return {"preset": name, "infer_batch": infer_batch, "fixed_infer_samples_per_s": infer,
             "onchip_train_samples_per_s": onchip_samples / res.seconds,
-            "onchip_samples": onchip_samples, "engine": sim.engine}
+            "onchip_samples": onchip_samples, "engine": sim.engine,
+            "onchip_engine": learner.engine}
 
 
 def sweep_cost(data_dir: str | None, widths: tuple[int, ...], ms: tuple[int, ...],

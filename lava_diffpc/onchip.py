@@ -56,7 +56,9 @@ class OnChipTrainer:
         cfg: loop settings (``epochs``, ``batch_size`` = samples per progress/checkpoint
             chunk, ``seed``, ``checkpoint_every``, ``eval_batch_size``).
         run_dir: folder for ``checkpoint-onchip.pt``; None disables checkpoints.
-        engine: how the fixed-point evaluation runs (the training itself is batch 1).
+        engine: how the simulator runs: for training (batch 1) ``auto`` compiles the
+            kernels when a 256-sample batch of the widest layer would (compiled calls then
+            cost less than eager tensor operations), for evaluation by the batch size.
     """
 
     name = ONCHIP_NAME
@@ -72,7 +74,8 @@ class OnChipTrainer:
         self.cfg, self.run_dir = cfg, run_dir
         init = init_parameters(self.config.sizes, int(opts.get("seed", 0)), torch.float64)
         self.qparams = quantize_for_learning(init, self.rule.headroom)
-        self.net = FixedPointNetwork(self.config, self.qparams, engine="fast")
+        self.net = FixedPointNetwork(self.config, self.qparams,
+                                     engine=choose_engine(engine, self.config, 256))
         self.eval_engine = choose_engine(engine, self.config, cfg.eval_batch_size)
         x_train, self.y_train, x_test, self.y_test = (np.asarray(d) for d in data)
         fmt = self.qparams.fmt
