@@ -11,8 +11,10 @@ torch's threads, default 1):
   and weights past initialisation so that spike activity is typical), then the models
   alternate batch by batch and the fastest of ``repeats`` rounds counts;
 * **inference**: DiffPC's feed-forward phase against backprop's forward pass;
-* **fixed point** (first MLP preset): batched fixed-point inference in the fast simulator
-  and per-sample on-chip training (integer rule, batch 1);
+* **fixed point** (first MLP preset, CPU): batched fixed-point inference in the fast
+  simulator and per-sample on-chip training (integer rule, batch 1);
+* with ``--device cuda`` the preset rows run on the GPU, and ``epoch_seconds_estimate`` is
+  60,000 samples divided by the measured training rate (an estimate, not a timed epoch);
 * **cost follows spikes**: a 784-W-10 MLP swept over hidden widths and threshold exponents
   m; DiffPC inference time per sample against the spikes it sends per sample.
 
@@ -73,20 +75,27 @@ def _train_step(model, optimizer, x, y, generator) -> None:
         p.grad = None
 
 
+def _sync(x: torch.Tensor) -> None:
+    if x.device.type == "cuda":
+        torch.cuda.synchronize(x.device)
+
+
 def time_training(models: dict[str, Any], x: torch.Tensor, y: torch.Tensor, batch: int,
                   warm: int, rounds: int) -> dict[str, float]:
     """Training samples/s of each model: ``warm`` untimed batches each, then ``rounds``
     rounds in which every model trains one batch in turn; the fastest round counts."""
     opts = {name: make_optimizer(m.parameters, TrainConfig(lr=5e-4)) for name, m in models.items()}
-    gen = torch.Generator().manual_seed(0)
+    gen = torch.Generator().manual_seed(0)  # dropout masks are drawn on the CPU
     for name, m in models.items():
         for xb, yb in _batches(x, y, batch, warm):
             _train_step(m, opts[name], xb, yb, gen)
     best = dict.fromkeys(models, float("inf"))
     for r, (xb, yb) in enumerate(_batches(x, y, batch, rounds, start=warm * batch)):
         for name, m in models.items():
+            _sync(xb)
             start = time.perf_counter()
             _train_step(m, opts[name], xb, yb, gen)
+            _sync(xb)
             best[name] = min(best[name], time.perf_counter() - start)
         del r
     return {name: len(y[:batch]) / t for name, t in best.items()}
@@ -102,29 +111,33 @@ def time_inference(models: dict[str, Any], x: torch.Tensor, batch: int,
     for i in range(rounds):
         xb = x[(i * batch) % max(len(x) - batch, 1):][:batch]
         for name, m in models.items():
+            _sync(xb)
             start = time.perf_counter()
             m.predict(xb)
+            _sync(xb)
             best[name] = min(best[name], time.perf_counter() - start)
     return {name: batch / t for name, t in best.items()}
 
 
 def bench_preset(name: str, data_dir: str | None, engine: str, warm: int, rounds: int,
-                 limit: int) -> dict[str, Any]:
+                 limit: int, device: str = "cpu") -> dict[str, Any]:
     """Training and inference throughput of DiffPC, backprop and (MLPs) standard PC."""
     opts = {**preset(name), "seed": 0}
     arch = parse_layers(opts["arch"])
     ds = load_dataset(opts["dataset"], data_dir, flatten=not arch.convs, limit_train=limit,
                       limit_test=10)
-    x, y = torch.from_numpy(ds.x_train), torch.from_numpy(ds.y_train)
+    x = torch.from_numpy(ds.x_train).to(device)
+    y = torch.from_numpy(ds.y_train).to(device)
     batch = int(opts["batch_size"])
     kinds = ["diffpc", "bp"] + ([] if arch.convs else ["pc"])
-    models = {k: build_model(k, opts, engine=engine) for k in kinds}
+    models = {k: build_model(k, opts, engine=engine, device=device) for k in kinds}
     train = time_training(models, x, y, batch, warm, rounds)
     infer = time_inference({k: models[k] for k in ("diffpc", "bp")}, x, batch, rounds)
     stats = models["diffpc"].config.comm_stats()
     models["diffpc"].run(x[:batch], y[:batch], stats=stats)
     return {
-        "preset": name, "arch": opts["arch"], "batch_size": batch,
+        "preset": name, "arch": opts["arch"], "batch_size": batch, "device": device,
+        "epoch_seconds_estimate": {k: 60000 / v for k, v in train.items()},
         "steps_per_sample": models["diffpc"].config.schedule.steps,
         "engine": models["diffpc"].engine,
         "train_samples_per_s": train, "infer_samples_per_s": infer,
@@ -219,9 +232,10 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     warm, rounds = (2, 2) if quick else (args.warm_batches, args.rounds)
     limit = 256 * (warm + rounds + 2)
     doc: dict[str, Any] = {"machine": machine(), "quick": quick, "engine": args.engine,
-                           "presets": [], "fixed_point": None, "sweep": []}
+                           "device": args.device, "presets": [], "fixed_point": None,
+                           "sweep": []}
     for name in presets:
-        row = bench_preset(name, args.data_dir, args.engine, warm, rounds, limit)
+        row = bench_preset(name, args.data_dir, args.engine, warm, rounds, limit, args.device)
         doc["presets"].append(row)
         print(format_preset_row(row), flush=True)
     mlps = [p for p in presets if not parse_layers(preset(p)["arch"]).convs]

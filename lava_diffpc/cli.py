@@ -168,6 +168,7 @@ def build_parser() -> argparse.ArgumentParser:
                     help=f"folder with MNIST/, FashionMNIST/, cifar10/ (default: ${DATA_ENV} "
                          "or ./data)")
     be.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1)")
+    be.add_argument("--device", default="cpu", help="cpu or cuda for the preset rows")
     be.add_argument("--engine", default="auto", choices=ENGINE_CHOICES,
                     help="DiffPC's engine (default auto: compiled for large batches)")
 
