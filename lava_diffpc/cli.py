@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from lava_diffpc import distributed
 from lava_diffpc.backends import BACKENDS, infer
 from lava_diffpc.data import DATA_ENV, Dataset, held_out_split, load_dataset, validate_batch
 from lava_diffpc.engine.step import ENGINE_CHOICES
@@ -263,6 +264,9 @@ def cmd_train(args: argparse.Namespace, opts: dict[str, Any] | None = None,
             raise SystemExit(f"error: --models takes {MODEL_KINDS}, got {m!r}")
     if opts["rule"] not in RULES:
         raise ValueError(f"--rule takes {RULES}, got {opts['rule']!r}")
+    if opts["rule"] == "onchip" and distributed.world_size() > 1:
+        raise ValueError("--rule onchip trains sample by sample in one process; run it "
+                         "without torchrun")
     arch = parse_layers(opts["arch"])
     ds = load_data(opts["dataset"], args, flatten=not arch.convs)
     _check_arch(arch, ds)
@@ -281,14 +285,16 @@ def cmd_train(args: argparse.Namespace, opts: dict[str, Any] | None = None,
             trainer = Trainer(build_model(kind, opts, device=args.device, engine=args.engine),
                               kind, data, tcfg, run_dir, opts)
         ckpt = trainer.checkpoint_path
-        if ckpt.exists():
+        if distributed.from_main(ckpt.exists()):  # several processes: rank 0's file decides
             if not args.resume:
                 raise SystemExit(f"error: {ckpt} exists; pass --resume to continue that run "
                                  "or choose another --out")
             trainer.load(ckpt)
             print(f"resuming {kind} at epoch {trainer.epoch + 1}, batch {trainer.batch}")
         trainers.append(trainer)
-    write_json({"options": opts, "dataset": ds.name, "notes": ds.notes}, run_dir / "config.json")
+    if distributed.is_main():
+        write_json({"options": opts, "dataset": ds.name, "notes": ds.notes},
+                   run_dir / "config.json")
     print(f"{opts['preset']}: {ds.name}, arch {opts['arch']}, "
           f"{network_steps(trainers)} steps/sample, {len(ds.x_train)} train / "
           f"{len(ds.x_test)} test samples"
@@ -300,7 +306,7 @@ def cmd_train(args: argparse.Namespace, opts: dict[str, Any] | None = None,
     started, last_round = time.monotonic(), 0.0
     budget = 60 * args.max_minutes if args.max_minutes else float("inf")
     while not all(tr.finished for tr in trainers):
-        if time.monotonic() - started + last_round > budget:
+        if distributed.from_main(time.monotonic() - started + last_round > budget):
             print(f"stopping: the next epoch would end past --max-minutes {args.max_minutes}")
             break
         round_start = time.monotonic()
@@ -308,12 +314,14 @@ def cmd_train(args: argparse.Namespace, opts: dict[str, Any] | None = None,
             if not tr.finished:
                 record = tr.train_epoch(progress=not args.no_progress)
                 if held is not None:
-                    record["heldout_acc"] = _heldout_acc(tr, held, tcfg.eval_batch_size)
+                    record["heldout_acc"] = _heldout_acc(tr, held, tcfg.eval_batch_size,
+                                                         shard=True)
                     tr.save()
                 print(_row(record), flush=True)
         last_round = time.monotonic() - round_start
         results = summarize(opts, ds, trainers)
-        write_json(results, run_dir / "results.json")
+        if distributed.is_main():
+            write_json(results, run_dir / "results.json")
     for tr in trainers:
         if tr.name in ("diffpc", ONCHIP_NAME) and tr.last_stats:
             print("\nDiffPC communication, last training epoch (per neuron per sample):")
@@ -321,16 +329,17 @@ def cmd_train(args: argparse.Namespace, opts: dict[str, Any] | None = None,
             print("\nDiffPC communication, inference on the test set:")
             print(tr.last_stats["test"].table())
     results = summarize(opts, ds, trainers)
-    write_json(results, run_dir / "results.json")
+    if distributed.is_main():
+        write_json(results, run_dir / "results.json")
     print(f"\nresults: {run_dir / 'results.json'}")
     return results
 
 
-def _heldout_acc(trainer, held: Dataset, batch_size: int) -> float:
+def _heldout_acc(trainer, held: Dataset, batch_size: int, shard: bool = False) -> float:
     if isinstance(trainer, OnChipTrainer):
         return trainer.evaluate(quantize_input(held.x_test, trainer.qparams.fmt), held.y_test)
     return evaluate(trainer.model, torch.from_numpy(held.x_test),
-                    torch.from_numpy(held.y_test), batch_size=batch_size)
+                    torch.from_numpy(held.y_test), batch_size=batch_size, shard=shard)
 
 
 def network_steps(trainers: list[Trainer]) -> int:
@@ -499,8 +508,9 @@ def main(argv: list[str] | None = None) -> int:
     if getattr(args, "threads", None):
         torch.set_num_threads(args.threads)
     try:
-        if args.command == "train":
-            cmd_train(args)
+        if args.command == "train":  # data-parallel when started by torchrun
+            with distributed.session(args.device) as args.device:
+                cmd_train(args)
         elif args.command == "evaluate":
             cmd_evaluate(args)
         elif args.command == "align":

@@ -9,6 +9,13 @@ Reproducibility: the epoch's sample order and every batch's dropout masks come f
 generators seeded by ``(seed, epoch[, batch])``, so a run resumed from a checkpoint
 continues exactly where it stopped. Checkpoints are written atomically (temporary file,
 then ``os.replace``) every ``checkpoint_every`` batches and at each epoch's end.
+
+Data-parallel (a process group of N ranks, :mod:`lava_diffpc.distributed`): the batch size
+is the global batch; every rank draws the same epoch order, trains on its contiguous share
+of each batch with its own dropout masks (seeded by ``(seed, epoch, batch, rank)``, so they
+differ from a single process's), and the gradients are averaged over the ranks before
+clipping and the optimiser step. Counters and test accuracy are summed over the ranks; rank
+0 alone writes checkpoints. One process: none of this runs.
 """
 
 from __future__ import annotations
@@ -25,6 +32,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
+from lava_diffpc import distributed
 from lava_diffpc.config import DiffPCConfig
 from lava_diffpc.engine.step import choose_engine
 from lava_diffpc.metrics import CommStats
@@ -148,14 +156,24 @@ def save_atomic(obj: Any, path: Path) -> None:
 
 @torch.no_grad()
 def evaluate(model, x: torch.Tensor, y: torch.Tensor, *, batch_size: int = 1000,
-             stats: CommStats | None = None, progress: bool = False) -> float:
-    """Test accuracy (fraction) of ``model.predict`` over (x, y)."""
-    correct = 0
+             stats: CommStats | None = None, progress: bool = False,
+             shard: bool = False) -> float:
+    """Test accuracy (fraction) of ``model.predict`` over (x, y).
+
+    ``shard``: in a process group, every rank (all must call) predicts its contiguous
+    share of the samples, and the counts (``stats`` included) are summed over the ranks.
+    """
+    n, correct = len(x), 0
+    if shard and distributed.active():
+        lo, hi = distributed.shard(n, distributed.rank(), distributed.world_size())
+        x, y = x[lo:hi], y[lo:hi]
     batches = range(0, len(x), batch_size)
     for i in tqdm(batches, desc="eval", leave=False, disable=not progress):
         pred = model.predict(x[i:i + batch_size], stats=stats).cpu()
         correct += int((pred == y[i:i + batch_size]).sum())
-    return correct / max(len(x), 1)
+    if shard:
+        (correct,) = distributed.all_reduce_counts([correct], stats)
+    return correct / max(n, 1)
 
 
 class Trainer:
@@ -168,6 +186,9 @@ class Trainer:
         cfg: optimiser and loop settings.
         run_dir: folder for ``checkpoint-<name>.pt``; None disables checkpoints.
         model_opts: the option dict that rebuilds the model (stored in the checkpoint).
+
+    In a process group (see the module note) the trainer takes its rank's share of every
+    batch; it must then be driven the same way on every rank.
     """
 
     def __init__(self, model, name: str, data, cfg: TrainConfig, run_dir: Path | None,
@@ -176,6 +197,9 @@ class Trainer:
         self.x_train, self.y_train, self.x_test, self.y_test = data
         self.run_dir = run_dir
         self.model_opts = model_opts
+        self.rank, self.world = distributed.rank(), distributed.world_size()
+        distributed.check_batch_split(cfg.batch_size, self.world)
+        self._batch_rows = 0  # rows of the current global batch (all ranks)
         self.optimizer = make_optimizer(model.parameters, cfg)
         self.batches_per_epoch = math.ceil(len(self.x_train) / cfg.batch_size)
         self.total_batches = cfg.epochs * self.batches_per_epoch
@@ -209,10 +233,13 @@ class Trainer:
 
     def save(self) -> None:
         if self.checkpoint_path is not None:
-            save_atomic(self.state_dict(), self.checkpoint_path)
+            self._fold_counters()
+            if self.rank == 0:
+                save_atomic(self.state_dict(), self.checkpoint_path)
 
     def load(self, path: Path) -> None:
-        state = torch.load(path, map_location="cpu", weights_only=False)
+        """Continue from a checkpoint (in a process group: rank 0's file, on every rank)."""
+        state = distributed.load_on_main(path)
         if state["name"] != self.name:
             raise ValueError(f"{path} holds a {state['name']} run, not {self.name}")
         for p, saved in zip(self.model.parameters, state["params"]):
@@ -225,6 +252,28 @@ class Trainer:
         self.history = state["history"]
         self._epoch_acc = state["epoch_acc"]
         self._epoch_stats = state["epoch_stats"]
+        if self.rank != 0:  # the saved counts are global; rank 0 carries them
+            self._zero_counters()
+
+    # ------------------------------------------------------ ranks' counters
+    def _sum_counters(self) -> None:
+        """Every rank's epoch counters become the sums over the ranks."""
+        if self.world > 1:
+            acc = self._epoch_acc
+            acc["correct"], acc["seen"] = distributed.all_reduce_counts(
+                [acc["correct"], acc["seen"]], self._epoch_stats)
+
+    def _fold_counters(self) -> None:
+        """Sum the ranks' counters into rank 0's, the others restart from zero: rank 0's
+        checkpoint then holds the global counts (timings are each rank's own)."""
+        if self.world > 1:
+            self._sum_counters()
+            if self.rank != 0:
+                self._zero_counters()
+
+    def _zero_counters(self) -> None:
+        self._epoch_acc.update(correct=0, seen=0)
+        self._epoch_stats = self._new_stats()
 
     # ------------------------------------------------------------- training
     @property
@@ -234,18 +283,24 @@ class Trainer:
     def train_epoch(self, progress: bool = True) -> dict[str, Any]:
         """Train (the rest of) the current epoch, evaluate, checkpoint; return its record."""
         cfg, n = self.cfg, len(self.x_train)
+        progress = progress and self.rank == 0
         order = torch.randperm(n, generator=_seeded(cfg.seed, self.epoch))
         bar = tqdm(total=self.batches_per_epoch, initial=self.batch, leave=False,
                    desc=f"{self.name} epoch {self.epoch + 1}/{cfg.epochs}", disable=not progress)
         while self.batch < self.batches_per_epoch:
             idx = order[self.batch * cfg.batch_size:(self.batch + 1) * cfg.batch_size]
+            self._batch_rows = len(idx)
+            if self.world > 1:
+                idx = idx[slice(*distributed.shard(len(idx), self.rank, self.world))]
             start = time.perf_counter()
             self._train_batch(self.x_train[idx], self.y_train[idx])
             self._epoch_acc["seconds"] += time.perf_counter() - start
             self.batch += 1
             bar.update(1)
-            bar.set_postfix(acc=f"{self._epoch_acc['correct'] / self._epoch_acc['seen']:.3f}",
-                            sps=f"{self._epoch_acc['seen'] / self._epoch_acc['seconds']:.0f}")
+            if progress:
+                acc = self._epoch_acc
+                bar.set_postfix(acc=f"{acc['correct'] / max(acc['seen'], 1):.3f}",
+                                sps=f"{acc['seen'] / acc['seconds']:.0f}")
             if self.batch % cfg.checkpoint_every == 0 and self.batch < self.batches_per_epoch:
                 self.save()
         bar.close()
@@ -257,9 +312,18 @@ class Trainer:
         step = self.epoch * self.batches_per_epoch + self.batch
         for group in self.optimizer.param_groups:
             group["lr"] = self._lr_at(step)
-        gen = _seeded(self.cfg.seed, self.epoch, self.batch, 1)
-        grads, pred = self.model.gradients(x, y, generator=gen, stats=self._epoch_stats)
         params = self.model.parameters
+        if self.world == 1:
+            gen = _seeded(self.cfg.seed, self.epoch, self.batch, 1)
+            grads, pred = self.model.gradients(x, y, generator=gen, stats=self._epoch_stats)
+        else:
+            gen = _seeded(self.cfg.seed, self.epoch, self.batch, 1, self.rank)
+            if len(y):
+                grads, pred = self.model.gradients(x, y, generator=gen,
+                                                   stats=self._epoch_stats)
+            else:  # a short last batch left this rank no rows
+                grads, pred = [torch.zeros_like(p) for p in params], y
+            grads = distributed.average(grads, len(y) / self._batch_rows)
         for p, g in zip(params, grads):
             p.grad = g
         if self.cfg.clip > 0:
@@ -271,10 +335,11 @@ class Trainer:
         self._epoch_acc["seen"] += len(y)
 
     def _finish_epoch(self, progress: bool) -> dict[str, Any]:
+        self._sum_counters()
         test_stats = self._new_stats()
         start = time.perf_counter()
         acc = evaluate(self.model, self.x_test, self.y_test, batch_size=self.cfg.eval_batch_size,
-                       stats=test_stats, progress=progress)
+                       stats=test_stats, progress=progress, shard=True)
         acc_data = self._epoch_acc
         record = {
             "model": self.name, "epoch": self.epoch + 1,
