@@ -1,7 +1,7 @@
 """``make demo``: the whole story on the embedded digits data set, in a few minutes on 2 cores.
 
 1. float reference DiffPC, trained with AdamW on batches (the paper's recipe), and its
-   backprop twin (:func:`lava_diffpc.cli.cmd_train`, ``digits`` preset);
+   backprop twin (:func:`lava_diffpc.commands.train.run`, ``digits`` preset);
 2. the on-chip rule in the fast fixed-point simulator, from scratch, one epoch of
    per-sample SGD (8-bit weights, stochastic rounding;
    :meth:`lava_diffpc.fixedsim.FixedPointNetwork.train`);
@@ -89,7 +89,7 @@ def run_demo(out: Path, epochs: int | None = None, lava_samples: int | None = No
     """Run the trainings of the module docstring, print the table; returns the numbers."""
     # Lava before any training: it sets multiprocessing's start method, which fails once
     # something else (the reference's training) has set it.
-    from lava_diffpc.cli import build_parser, cmd_train
+    from lava_diffpc.commands import train as train_command
     from lava_diffpc.lava_graph import run_dataset, train_dataset
 
     start_all = time.perf_counter()
@@ -100,10 +100,10 @@ def run_demo(out: Path, epochs: int | None = None, lava_samples: int | None = No
     for old in out.glob("checkpoint-*.pt"):
         old.unlink()
     t0 = time.perf_counter()
-    targs = build_parser().parse_args(
-        ["train", "--preset", "digits", "--out", str(out), "--no-progress", "--threads", "1",
+    targs = train_command.parse_args(
+        ["--preset", "digits", "--out", str(out), "--no-progress", "--threads", "1",
          "--epochs", str(epochs or 5)])
-    ref = cmd_train(targs)
+    ref = train_command.run(targs)
     ref_seconds = time.perf_counter() - t0
     d_hist = ref["diffpc"]["history"][-1]
     rows.append(_row("float reference DiffPC, AdamW (120 steps)", ref["diffpc"]["final_test_acc"],

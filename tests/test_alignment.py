@@ -5,7 +5,8 @@ import pytest
 import torch
 
 from lava_diffpc.alignment import backprop_warmup, format_table, gradient_alignment
-from lava_diffpc.cli import main, parse_variant
+from lava_diffpc.cli import main
+from lava_diffpc.commands.align import parse_variant
 from lava_diffpc.data import load_dataset
 from lava_diffpc.presets import preset
 

@@ -6,7 +6,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from lava_diffpc.cli import main, split_heldout
+from lava_diffpc.cli import main
+from lava_diffpc.commands.common import split_heldout
 from lava_diffpc.config import ConvSpec, DiffPCConfig
 from lava_diffpc.data import CIFAR10_NPZ, load_dataset
 from lava_diffpc.metrics import CommStats

@@ -53,12 +53,13 @@ def _torchrun_env(rank, world, port):
 
 def _worker(rank, world, ports, tmp):
     """One rank: the scenarios of the two-rank test, each as a torchrun'd ``train``."""
-    from lava_diffpc import cli, train
+    from lava_diffpc import train
+    from lava_diffpc.commands import train as train_command
 
     torch.set_num_threads(1)
     log = {"writes": [], "loads": [], "rc": {}, "stderr": {}}
     weights = {}
-    save_atomic, write_json = train.save_atomic, cli.write_json
+    save_atomic, write_json = train.save_atomic, train_command.write_json
     load, finish = train.Trainer.load, train.Trainer._finish_epoch
     train_batch = train.Trainer._train_batch
 
@@ -86,7 +87,7 @@ def _worker(rank, world, ports, tmp):
         calls["n"] += 1
         train_batch(self, x, y)
 
-    train.save_atomic, cli.write_json = logged_save, logged_json
+    train.save_atomic, train_command.write_json = logged_save, logged_json
     train.Trainer.load, train.Trainer._finish_epoch = logged_load, keep_weights
     runs = {"straight": ["--out", f"{tmp}/straight", "--batch-size", "16"],
             "odd": ["--out", f"{tmp}/odd", "--batch-size", "15"],

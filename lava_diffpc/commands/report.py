@@ -1,0 +1,26 @@
+"""``report``: regenerate the README's and docs' result tables from the JSON files in
+``docs/results`` (:mod:`lava_diffpc.report`)."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+
+def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    rp = sub.add_parser("report", help="regenerate the result tables of the README and docs "
+                                       "from the JSON files in docs/results")
+    rp.add_argument("files", nargs="*", default=["README.md", "docs/results.md"],
+                    help="Markdown files whose <!-- report:NAME --> blocks to rewrite "
+                         "(default: README.md docs/results.md)")
+    rp.add_argument("--results", default="docs/results", help="folder of the JSON results")
+
+    return rp
+
+
+def run(args: argparse.Namespace) -> None:
+    from lava_diffpc import report
+
+    changed = report.update([Path(f) for f in args.files], Path(args.results))
+    for path in args.files:
+        print(f"{path}: {'updated' if Path(path) in changed else 'unchanged'}")
