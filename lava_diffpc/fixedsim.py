@@ -231,13 +231,15 @@ class FixedPointNetwork:
     def rngs(self, rule: fixed_learning.OnChipRule) -> list[np.random.Generator]:
         """The stochastic-rounding generators of the synapse matrices, created from
         ``rule.seed`` at the first call (:func:`~lava_diffpc.rules.fixed_learning.synapse_rng`)
-        and continued by every later one; ValueError for another rule."""
+        and continued by every later one (a rule with another learning rate continues them);
+        ValueError for a rule with another seed."""
         if self._rule is None:
             self._rule = rule
             self._rngs = [fixed_learning.synapse_rng(rule.seed, l)
                           for l in range(1, len(self.qparams.weights) + 1)]
-        elif rule != self._rule:
-            raise ValueError("this network's generators were seeded for another OnChipRule")
+        elif rule.seed != self._rule.seed:
+            raise ValueError(f"this network's generators were seeded with {self._rule.seed}, "
+                             f"not {rule.seed}")
         return self._rngs
 
     def load_weights(self) -> None:

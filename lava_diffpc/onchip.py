@@ -34,10 +34,15 @@ from lava_diffpc.train import TrainConfig, network_config, save_atomic
 ONCHIP_NAME = "onchip"
 
 
-def onchip_rule(opts: dict[str, Any]) -> OnChipRule:
-    """The :class:`OnChipRule` an option dict describes (``lr_shift``, ``err_shift``,
-    ``headroom``, ``seed``)."""
-    return OnChipRule(lr_shift=int(opts["lr_shift"]), err_shift=int(opts["err_shift"]),
+def onchip_rule(opts: dict[str, Any], epoch: int = 0) -> OnChipRule:
+    """The :class:`OnChipRule` an option dict describes for ``epoch`` (``lr_shift``,
+    ``err_shift``, ``headroom``, ``seed``; with ``lr_shift_decay = N > 0`` the learning rate
+    halves every N epochs: ``lr_shift + epoch // N``, a shift, as the engine needs)."""
+    decay = int(opts.get("lr_shift_decay", 0))
+    if decay < 0:
+        raise ValueError(f"lr_shift_decay must be >= 0 epochs, got {decay}")
+    shift = int(opts["lr_shift"]) + (epoch // decay if decay else 0)
+    return OnChipRule(lr_shift=shift, err_shift=int(opts["err_shift"]),
                       seed=int(opts.get("seed", 0)), headroom=int(opts["headroom"]))
 
 
@@ -145,7 +150,8 @@ class OnChipTrainer:
                    desc=f"{self.name} epoch {self.epoch + 1}/{cfg.epochs}", disable=not progress)
         while self.batch < self.chunks_per_epoch:
             idx = order[self.batch * cfg.batch_size:(self.batch + 1) * cfg.batch_size]
-            res = self.net.train(self.x_train[idx], self.y_train[idx], self.rule,
+            res = self.net.train(self.x_train[idx], self.y_train[idx],
+                                 onchip_rule(self.model_opts, self.epoch),
                                  stats=self._epoch_stats)
             acc = self._epoch_acc
             acc["correct"] += int((res.predictions == self.y_train[idx]).sum())
@@ -181,6 +187,7 @@ class OnChipTrainer:
             "train_seconds": seen["seconds"],
             "train_samples_per_s": seen["seen"] / max(seen["seconds"], 1e-9),
             "eval_seconds": time.perf_counter() - start, "saturated": seen["saturated"],
+            "lr_shift": onchip_rule(self.model_opts, self.epoch).lr_shift,
             "backend": "fixedsim", "train_comm": self._epoch_stats.to_dict(),
             "test_comm": test_stats.to_dict(),
         }

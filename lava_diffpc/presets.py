@@ -52,13 +52,14 @@ COMMON: dict[str, Any] = {
     "target_scale": 1.0, "dropout": 0.0, "optimizer": "adamw", "lr": 5e-4,
     "weight_decay": 1e-4, "clip": 0.0, "lr_schedule": "cosine", "batch_size": 256,
     "epochs": 10, "bp_loss": "mse", "heldout": 0,
-    "rule": "local", "lr_shift": 7, "err_shift": 5, "headroom": 2,
+    "rule": "local", "lr_shift": 7, "err_shift": 5, "headroom": 2, "lr_shift_decay": 0,
+    "augment": False,
 }
 
 CIFAR_ARCH = "3x32x32-c32k5s2-c64k5s2-512-128-10"
 _CIFAR: dict[str, Any] = {
     "dataset": "cifar10", "arch": CIFAR_ARCH, "c1": 3, "c2": 6, "dropout": 0.2,
-    "epochs": 20, "heldout": 5000,
+    "epochs": 20, "heldout": 5000, "augment": True,
 }
 
 PRESETS: dict[str, dict[str, Any]] = {

@@ -33,6 +33,7 @@ import torch
 from tqdm import tqdm
 
 from lava_diffpc import distributed
+from lava_diffpc.augment import augment
 from lava_diffpc.config import DiffPCConfig
 from lava_diffpc.engine.step import choose_engine
 from lava_diffpc.metrics import CommStats
@@ -42,7 +43,7 @@ from lava_diffpc.reference.network import DiffPCNetwork
 from lava_diffpc.reference.pc import PC_ETA, PC_ITERATIONS, PCNetwork
 from lava_diffpc.rules.schedule import Schedule
 
-MODEL_KINDS = ("diffpc", "bp", "pc")
+MODEL_KINDS = ("diffpc", "bp", "bp-ce", "pc")
 OPTIMIZERS = ("sgd", "adamw")
 LR_SCHEDULES = ("constant", "cosine")
 
@@ -72,7 +73,8 @@ def full_fp32_convolutions() -> None:
 def build_model(kind: str, opts: dict[str, Any], *, params=None, device: str = "cpu",
                 dtype: torch.dtype = torch.float32, engine: str = "auto"):
     """A DiffPC reference network, its backprop twin or its standard-PC twin (``kind``
-    ``diffpc``, ``bp`` or ``pc``), same architecture and init.
+    ``diffpc``, ``bp`` or ``pc``), same architecture and init; ``bp-ce`` is the backprop
+    twin trained with softmax cross-entropy instead of DiffPC's squared error.
 
     Model-specific options, read with defaults: ``bp_loss`` (``mse``); ``pc_iterations``
     (inference iterations per batch, default ``PC_ITERATIONS`` = 20) and ``pc_eta``
@@ -92,9 +94,9 @@ def build_model(kind: str, opts: dict[str, Any], *, params=None, device: str = "
         engine = choose_engine(engine, config, int(opts.get("batch_size", 256)))
         return DiffPCNetwork(config, params, seed=seed, dtype=dtype, device=device,
                              engine=engine)
-    if kind == "bp":
-        return BackpropNetwork(config, params, seed=seed, dtype=dtype, device=device,
-                               loss=opts.get("bp_loss", "mse"))
+    if kind in ("bp", "bp-ce"):
+        loss = "ce" if kind == "bp-ce" else opts.get("bp_loss", "mse")
+        return BackpropNetwork(config, params, seed=seed, dtype=dtype, device=device, loss=loss)
     if kind == "pc":
         return PCNetwork(config, params, seed=seed, dtype=dtype, device=device,
                          iterations=opts.get("pc_iterations", PC_ITERATIONS),
@@ -310,6 +312,8 @@ class Trainer:
 
     def _train_batch(self, x: torch.Tensor, y: torch.Tensor) -> None:
         step = self.epoch * self.batches_per_epoch + self.batch
+        if self.model_opts.get("augment"):  # the same images for every model of a run
+            x = augment(x, _seeded(self.cfg.seed, self.epoch, self.batch, 2, self.rank))
         for group in self.optimizer.param_groups:
             group["lr"] = self._lr_at(step)
         params = self.model.parameters

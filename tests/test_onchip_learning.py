@@ -158,8 +158,9 @@ def test_bad_training_input_is_rejected():
     with pytest.raises(ValueError, match="labels"):
         sim.train(x_int, labels[:1], RULE)
     sim.train(x_int, labels, RULE)
-    with pytest.raises(ValueError, match="another OnChipRule"):
+    with pytest.raises(ValueError, match="seeded with 7, not 0"):
         sim.train(x_int, labels, OnChipRule(lr_shift=3))
+    sim.train(x_int, labels, OnChipRule(lr_shift=3, seed=RULE.seed))  # a decayed rate goes on
     _need_lava()
     from lava_diffpc.lava_graph import DiffPCGraph
 

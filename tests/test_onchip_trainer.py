@@ -111,3 +111,27 @@ def test_cli_onchip_run_and_evaluate(tmp_path, capsys):
                  str(tmp_path / "x")]) == 2
     assert "--rule takes" in capsys.readouterr().err
     assert json.loads((out / "config.json").read_text())["options"]["rule"] == "onchip"
+
+
+def test_learning_rate_decays_by_shifts():
+    """``lr_shift_decay = 1``: epoch e trains with alpha = 2**-(lr_shift + e); the second
+    epoch equals the simulator trained with the larger shift and the same generators."""
+    opts = {**OPTS, "lr_shift_decay": 1}
+    assert [onchip_rule(opts, e).lr_shift for e in range(3)] == [5, 6, 7]
+    with pytest.raises(ValueError, match="lr_shift_decay"):
+        onchip_rule({**OPTS, "lr_shift_decay": -1})
+    data = _data(48)
+    cfg = TrainConfig(epochs=2, batch_size=48, seed=1)
+    trainer = OnChipTrainer(opts, data, cfg, None, engine="fast")
+    trainer.train_epoch(progress=False)
+    rec = trainer.train_epoch(progress=False)
+    assert rec["lr_shift"] == 6
+    base = onchip_opts(OPTS)
+    q = quantize_for_learning(init_parameters(network_config(base).sizes, 1, torch.float64), 2)
+    sim = FixedPointNetwork(network_config(base), q)
+    x = quantize_input(data[0])
+    for epoch in range(2):
+        order = np.random.default_rng([1, epoch]).permutation(len(x))
+        sim.train(x[order], data[1][order], onchip_rule(opts, epoch))
+    for a, b in zip(trainer.qparams.weights, q.weights):
+        assert np.array_equal(a, b)

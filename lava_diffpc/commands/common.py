@@ -15,7 +15,7 @@ OPTION_TYPES: dict[str, Any] = {
     "a": float, "gamma": float, "gamma_mode": str, "presyn": str, "target_scale": float,
     "dropout": float, "optimizer": str, "lr": float, "weight_decay": float, "clip": float,
     "lr_schedule": str, "batch_size": int, "epochs": int, "bp_loss": str, "heldout": int,
-    "rule": str, "lr_shift": int, "err_shift": int, "headroom": int,
+    "rule": str, "lr_shift": int, "err_shift": int, "headroom": int, "lr_shift_decay": int,
 }
 OPTION_HELP = {
     "rule": "how DiffPC learns: 'local' (the float reference's local gradients with the "
@@ -28,6 +28,8 @@ OPTION_HELP = {
                  "(default 5)",
     "headroom": "on-chip rule: bits the initial weights leave free to grow before the 8-bit "
                 "mantissas saturate (default 2)",
+    "lr_shift_decay": "on-chip rule: halve the learning rate (lr_shift + 1) every N epochs; "
+                      "0: constant (default 0)",
     "heldout": "hold out N random training samples (seed 0), train on the rest and report "
                "accuracy on them (heldout_acc) as well as on the test split (test_acc); "
                "0: off (CIFAR presets: 5000)",
@@ -66,6 +68,8 @@ def resolve_options(args: argparse.Namespace) -> dict[str, Any]:
             opts[name] = value
     if args.input_gate:
         opts["input_gate"] = True
+    if args.augment is not None:
+        opts["augment"] = args.augment
     opts["seed"] = args.seed
     return opts
 

@@ -43,7 +43,14 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
             name, f"override the preset (common default: {COMMON.get(name, '-')})"))
     tr.add_argument("--input-gate", action="store_true", default=None,
                     help="spiking-ReLU gate on the input layer (default off: signed input)")
-    tr.add_argument("--models", default="diffpc,bp", help="comma list of diffpc, bp")
+    tr.add_argument("--augment", action=argparse.BooleanOptionalAction, default=None,
+                    help="random 4-pixel-padded crops and horizontal flips of the training "
+                         "images, the same for every model (conv nets; default: on for the "
+                         "CIFAR presets, off otherwise)")
+    tr.add_argument("--models", default="diffpc,bp",
+                    help="comma list of the models to train side by side: diffpc, bp (its "
+                         "backprop twin, same objective), bp-ce (backprop with cross-entropy), "
+                         "pc (standard predictive coding) (default diffpc,bp)")
     tr.add_argument("--seed", type=int, default=0)
     tr.add_argument("--out", default=None, help="run folder (default runs/<preset>-s<seed>)")
     tr.add_argument("--resume", action="store_true", help="continue the run in --out")
@@ -91,6 +98,9 @@ def run(args: argparse.Namespace, opts: dict[str, Any] | None = None,
         raise ValueError("--rule onchip trains sample by sample in one process; run it "
                          "without torchrun")
     arch = parse_layers(opts["arch"])
+    if opts.get("augment") and not arch.convs:
+        raise ValueError(f"--augment crops and flips images: it needs a convolutional --arch, "
+                         f"{opts['arch']} is fully connected (use --no-augment)")
     ds = load_data(opts["dataset"], args, flatten=not arch.convs)
     check_arch(arch, ds)
     ds, held = split_heldout(ds, int(opts.get("heldout", 0)))
