@@ -50,6 +50,7 @@ from lava_diffpc.engine.step import (
     masked,
     spike_sum,
 )
+from lava_diffpc.metrics import transmitted
 from lava_diffpc.rules.arithmetic import Arithmetic
 from lava_diffpc.rules.dynamics import LayerState, StepValues, layer_step, track
 from lava_diffpc.rules.schedule import ScheduleTable
@@ -275,6 +276,9 @@ def _run(w: Wiring, x: torch.Tensor, clamp: torch.Tensor | None, steps: int, dro
     sent_err: list[torch.Tensor] = list(s_err)
     nnz_act = [0] * (top + 1)
     nnz_err = [0] * (top + 1)
+    # which layers' spikes have a receiver (the one counting rule): only those are summed
+    sends_act = [transmitted("activity", l, top) for l in range(top + 1)]
+    sends_err = [transmitted("error", l, top) for l in range(top + 1)]
     track_k, track_still = (Kernels.pick(p, x) for p in (kern.track, kern.track_still))
     layer_k = [Kernels.pick(kern.layer, st.x_F) for st in layers]
     still_k = [Kernels.pick(kern.layer_still, st.x_F) for st in layers]
@@ -305,7 +309,7 @@ def _run(w: Wiring, x: torch.Tensor, clamp: torch.Tensor | None, steps: int, dro
             if nnz_act[0] == 0 and k + 1 < steps:
                 input_still = bool(track_still(x_A0, x, _min_ahead(w.table, k + 1, steps, x),
                                                arith=arith, gate=cfg.input_gate))
-        if counts is not None and nnz_act[0]:
+        if counts is not None and nnz_act[0] and sends_act[0]:
             counts.add_count(phase, "activity", 0, nnz_act[0])
         # layers 1..L
         for l in range(1, top + 1):
@@ -326,9 +330,9 @@ def _run(w: Wiring, x: torch.Tensor, clamp: torch.Tensor | None, steps: int, dro
             # count what is transmitted (the top layer's activity only to know it is still)
             nnz_act[l] = nnz_err[l] = 0
             n_act = _count(s_act[l])
-            if n_act and l < top:
+            if n_act and sends_act[l]:
                 sent_act[l], nnz_act[l] = _sent(s_act[l], n_act, drop.scale[l])
-            if learning and l >= 2:
+            if learning and sends_err[l]:
                 sent_err[l], nnz_err[l] = _sent(s_err[l], _count(s_err[l]), drop.keep[l])
             spiked = n_act != 0 or nnz_err[l] > 0
             if counts is not None:
