@@ -29,7 +29,7 @@ from lava_diffpc.fixedsim import FixedPointNetwork
 from lava_diffpc.metrics import CommStats
 from lava_diffpc.reference.network import init_parameters
 from lava_diffpc.rules.fixed_learning import OnChipRule
-from lava_diffpc.train import TrainConfig, network_config, save_atomic
+from lava_diffpc.train import TrainConfig, epoch_record, network_config, save_atomic
 
 ONCHIP_NAME = "onchip"
 
@@ -180,17 +180,11 @@ class OnChipTrainer:
         test_stats = self.config.comm_stats()
         start = time.perf_counter()
         acc = self.evaluate(self.x_test, self.y_test, test_stats)
-        seen = self._epoch_acc
-        record = {
-            "model": self.name, "epoch": self.epoch + 1,
-            "train_acc": seen["correct"] / max(seen["seen"], 1), "test_acc": acc,
-            "train_seconds": seen["seconds"],
-            "train_samples_per_s": seen["seen"] / max(seen["seconds"], 1e-9),
-            "eval_seconds": time.perf_counter() - start, "saturated": seen["saturated"],
-            "lr_shift": onchip_rule(self.model_opts, self.epoch).lr_shift,
-            "backend": "fixedsim", "train_comm": self._epoch_stats.to_dict(),
-            "test_comm": test_stats.to_dict(),
-        }
+        record = epoch_record(self.name, self.epoch, self._epoch_acc, acc,
+                              time.perf_counter() - start)
+        record.update(saturated=self._epoch_acc["saturated"], backend="fixedsim",
+                      lr_shift=onchip_rule(self.model_opts, self.epoch).lr_shift,
+                      train_comm=self._epoch_stats.to_dict(), test_comm=test_stats.to_dict())
         self.history.append(record)
         self.epoch, self.batch = self.epoch + 1, 0
         self._epoch_acc = {"correct": 0, "seen": 0, "seconds": 0.0, "saturated": 0}

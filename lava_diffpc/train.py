@@ -178,6 +178,20 @@ def evaluate(model, x: torch.Tensor, y: torch.Tensor, *, batch_size: int = 1000,
     return correct / max(n, 1)
 
 
+def epoch_record(name: str, epoch: int, seen: dict[str, Any], test_acc: float,
+                 eval_seconds: float) -> dict[str, Any]:
+    """The history entry of a finished epoch (0-based ``epoch``) of any trainer: training
+    accuracy and throughput from the epoch's counters ``seen`` (``correct``, ``seen``,
+    ``seconds``), test accuracy and evaluation time."""
+    return {
+        "model": name, "epoch": epoch + 1,
+        "train_acc": seen["correct"] / max(seen["seen"], 1), "test_acc": test_acc,
+        "train_seconds": seen["seconds"],
+        "train_samples_per_s": seen["seen"] / max(seen["seconds"], 1e-9),
+        "eval_seconds": eval_seconds,
+    }
+
+
 class Trainer:
     """Trains one model on one data set, with checkpoints and exact resume.
 
@@ -344,15 +358,9 @@ class Trainer:
         start = time.perf_counter()
         acc = evaluate(self.model, self.x_test, self.y_test, batch_size=self.cfg.eval_batch_size,
                        stats=test_stats, progress=progress, shard=True)
-        acc_data = self._epoch_acc
-        record = {
-            "model": self.name, "epoch": self.epoch + 1,
-            "train_acc": acc_data["correct"] / max(acc_data["seen"], 1), "test_acc": acc,
-            "train_seconds": acc_data["seconds"],
-            "train_samples_per_s": acc_data["seen"] / max(acc_data["seconds"], 1e-9),
-            "eval_seconds": time.perf_counter() - start,
-            "lr_end": self._lr_at((self.epoch + 1) * self.batches_per_epoch - 1),
-        }
+        record = epoch_record(self.name, self.epoch, self._epoch_acc, acc,
+                              time.perf_counter() - start)
+        record["lr_end"] = self._lr_at((self.epoch + 1) * self.batches_per_epoch - 1)
         if self._epoch_stats is not None:
             record["train_comm"] = self._epoch_stats.to_dict()
             record["test_comm"] = test_stats.to_dict()
