@@ -16,7 +16,19 @@ the results folder. Blocks:
 ``fixed``
     fixed-point inference and on-chip training throughput (same files);
 ``sweep``
-    the cost-follows-spikes sweep (same files).
+    the cost-follows-spikes sweep (same files);
+``runs``
+    every training run stored in the folder (a run's ``results.json``, or the runs a
+    presets-by-seeds summary or a multi-preset file holds): DiffPC's and its twins' final
+    accuracies, epochs, communication;
+``seeds``
+    the presets-by-seeds summaries: mean and sample standard deviation over seeds;
+``onchip``
+    on-chip learning accuracy per rounding variant of the rule (``onchip-*.json``);
+``paper``
+    the paper's table: ``paper.json`` in the folder lists, per row, the paper's numbers and
+    the run or summary entry that stands for it (the entry's own numbers are read from its
+    file).
 """
 
 from __future__ import annotations
@@ -33,14 +45,7 @@ BLOCK = re.compile(r"(<!-- report:(?P<name>[a-z-]+) -->\n)(?P<body>.*?)"
 
 def load_bench(results: Path) -> list[tuple[str, dict[str, Any]]]:
     """``(file name, document)`` of every ``bench-*.json`` in ``results``, sorted by name."""
-    docs = []
-    for path in sorted(results.glob("bench-*.json")):
-        try:
-            docs.append((path.name, json.loads(path.read_text())))
-        except (OSError, json.JSONDecodeError) as exc:
-            raise ValueError(f"{path}: not a readable bench JSON ({exc}); rerun "
-                             "`python -m lava_diffpc bench --json` for it") from None
-    return docs
+    return [(path.name, _load(results, path.name)) for path in sorted(results.glob("bench-*.json"))]
 
 
 def _machine(doc: dict[str, Any]) -> str:
@@ -93,8 +98,147 @@ def sweep_table(results: Path) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _load(results: Path, name: str) -> dict[str, Any]:
+    path = results / name
+    try:
+        return json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError) as exc:
+        raise ValueError(f"{path}: not a readable results JSON ({exc})") from None
+
+
+def _is_run(doc: Any) -> bool:
+    return isinstance(doc, dict) and "options" in doc and any(
+        isinstance(doc.get(k), dict) and "history" in doc[k] for k in ("diffpc", "onchip", "bp"))
+
+
+def training_runs(results: Path) -> list[tuple[str, str, dict[str, Any]]]:
+    """``(file, run name, results.json document)`` of every stored training run."""
+    out = []
+    for path in sorted(results.glob("*.json")):
+        if path.name.startswith("bench-") or path.name == "paper.json":
+            continue
+        doc = _load(results, path.name)
+        if _is_run(doc):
+            out.append((path.name, path.stem, doc))
+            continue
+        inner = doc.get("runs", doc) if isinstance(doc, dict) else {}
+        for name, run in sorted(inner.items()) if isinstance(inner, dict) else []:
+            if _is_run(run):
+                out.append((path.name, name, run))
+    return out
+
+
+def _pct(v: float | None) -> str:
+    return "-" if v is None else f"{100 * v:.2f}%"
+
+
+def _last_comm(model: dict[str, Any]) -> dict[str, Any]:
+    hist = model.get("history") or [{}]
+    return hist[-1].get("train_comm", {})
+
+
+def runs_table(results: Path) -> str:
+    """Markdown: one row per stored training run."""
+    lines = ["| run | preset | epochs | DiffPC test | DiffPC held-out | backprop test | "
+             "ff activity spikes/neuron | learning error bits/neuron | source |",
+             "|---|---|---|---|---|---|---|---|---|"]
+    for file, name, run in training_runs(results):
+        opts = run["options"]
+        diffpc = run.get("diffpc") or run.get("onchip") or {}
+        bp = run.get("bp") or {}
+        comm = _last_comm(diffpc)
+        ff = comm.get("ff", {}).get("activity_spikes_all")
+        err = comm.get("learn", {}).get("error_bits_all")
+        lines.append(
+            f"| {name} | {opts.get('preset', '-')} | {diffpc.get('epochs_done', '-')}"
+            f" of {opts.get('epochs', '-')} | {_pct(diffpc.get('final_test_acc'))} | "
+            f"{_pct(diffpc.get('final_heldout_acc'))} | {_pct(bp.get('final_test_acc'))} | "
+            f"{'-' if ff is None else f'{ff:.3f}'} | {'-' if err is None else f'{err:.4f}'} | "
+            f"`docs/results/{file}` |")
+    return "\n".join(lines) + "\n"
+
+
+def _mean_std(entry: dict[str, Any] | None) -> str:
+    if not entry:
+        return "-"
+    seeds = len(entry["final_test_acc"])
+    if seeds == 1:
+        return f"{100 * entry['mean']:.2f}% (1 seed)"
+    return f"{100 * entry['mean']:.2f} +- {100 * entry['std']:.2f}% ({seeds} seeds)"
+
+
+def seeds_table(results: Path) -> str:
+    """Markdown: mean +- sample std over seeds of every presets-by-seeds summary."""
+    lines = ["| preset and variant | epochs | DiffPC (seeds) | backprop (seeds) | learning error "
+             "bits/neuron | source |", "|---|---|---|---|---|---|"]
+    for path in sorted(results.glob("*.json")):
+        doc = _load(results, path.name)
+        if not (isinstance(doc, dict) and isinstance(doc.get("presets"), dict)):
+            continue
+        for name, entry in sorted(doc["presets"].items()):
+            if not isinstance(entry, dict) or "diffpc" not in entry:
+                continue
+            err = entry.get("diffpc_train_comm_mean", {}).get("learn", {}).get("error_bits_all")
+            epochs = sorted(set(entry["diffpc"].get("epochs", [])))
+            lines.append(f"| {name} | {', '.join(map(str, epochs))} | {_mean_std(entry['diffpc'])}"
+                         f" | {_mean_std(entry.get('bp'))} | "
+                         f"{'-' if err is None else f'{err:.4f}'} | `docs/results/{path.name}` |")
+    return "\n".join(lines) + "\n"
+
+
+def _paper_entry(results: Path, row: dict[str, Any]) -> tuple[str, str, str]:
+    """(DiffPC, backprop, epochs) of the entry a paper row points at."""
+    doc = _load(results, row["file"])
+    key = row.get("entry")
+    if key and isinstance(doc.get("presets"), dict) and key in doc["presets"]:
+        entry = doc["presets"][key]
+        return (_mean_std(entry["diffpc"]), _mean_std(entry.get("bp")),
+                ", ".join(map(str, sorted(set(entry["diffpc"]["epochs"])))))
+    run = doc if key is None else doc.get("runs", doc).get(key)
+    if not _is_run(run):
+        raise ValueError(f"paper.json: {row['file']} holds no run {key!r}")
+    diffpc = run.get("diffpc") or run.get("onchip")
+    return (_pct(diffpc["final_test_acc"]), _pct(run.get("bp", {}).get("final_test_acc")),
+            str(diffpc["epochs_done"]))
+
+
+def paper_table(results: Path) -> str:
+    """Markdown: the paper's rows against the runs ``paper.json`` points at."""
+    index = _load(results, "paper.json")
+    lines = ["| dataset, network | paper DiffPC | ours: DiffPC | ours: backprop twin | epochs | "
+             "conditions | source |", "|---|---|---|---|---|---|---|"]
+    for row in index["rows"]:
+        ours, bp, epochs = _paper_entry(results, row)
+        lines.append(f"| {row['row']} | {_pct(row['paper'])} | {ours} | {bp} | {epochs} | "
+                     f"{row.get('conditions', '')} | `docs/results/{row['file']}` |")
+    return "\n".join(lines) + "\n"
+
+
+def onchip_table(results: Path) -> str:
+    """Markdown: on-chip training accuracy per rounding variant (``onchip-*.json``)."""
+    lines = ["| variant | network | steps/sample | fixed-point test accuracy (rule seeds) | "
+             "source |", "|---|---|---|---|---|"]
+    for path in sorted(results.glob("onchip-*.json")):
+        doc = _load(results, path.name)
+        groups = [(name, entry) for name, entry in sorted(doc.get("runs", {}).items())]
+        for preset, variants in sorted(doc.get("preset_runs", {}).items()):
+            groups += [(f"{name} ({preset})", entry) for name, entry in sorted(variants.items())]
+        for name, entry in groups:
+            for net in entry["networks"]:
+                accs = [v["fixedsim_test_acc"] for v in net["seeds"].values()]
+                mean = sum(accs) / len(accs)
+                std = (sum((a - mean) ** 2 for a in accs) / (len(accs) - 1)) ** 0.5 \
+                    if len(accs) > 1 else 0.0
+                acc = (f"{100 * mean:.2f} +- {100 * std:.2f}% ({len(accs)})" if len(accs) > 1
+                       else f"{100 * mean:.2f}% (1)")
+                lines.append(f"| {name} | {'-'.join(map(str, net['sizes']))} | "
+                             f"{net['steps_per_sample']} | {acc} | `docs/results/{path.name}` |")
+    return "\n".join(lines) + "\n"
+
+
 BLOCKS: dict[str, Callable[[Path], str]] = {
-    "speed": speed_table, "fixed": fixed_table, "sweep": sweep_table,
+    "speed": speed_table, "fixed": fixed_table, "sweep": sweep_table, "runs": runs_table,
+    "seeds": seeds_table, "paper": paper_table, "onchip": onchip_table,
 }
 
 
