@@ -64,3 +64,35 @@ def test_command_rewrites_files_and_refuses_bad_input(results, tmp_path, capsys)
     (results / "bench-broken.json").write_text("{")
     assert main(["report", str(md), "--results", str(results)]) == 2
     assert "bench-broken.json" in capsys.readouterr().err
+
+
+RUN = {"options": {"preset": "mnist-s", "epochs": 3},
+       "diffpc": {"history": [{"train_comm": {"ff": {"activity_spikes_all": 1.5},
+                                              "learn": {"error_bits_all": 0.01}}}],
+                  "final_test_acc": 0.9712, "epochs_done": 3},
+       "bp": {"history": [], "final_test_acc": 0.975, "epochs_done": 3}}
+SUMMARY = {"runs": {"mnist-s-s0": RUN, "mnist-s-s1": RUN},
+           "presets": {"mnist-s": {"diffpc": {"final_test_acc": [0.97, 0.98], "mean": 0.975,
+                                              "std": 0.00707, "epochs": [3, 3]},
+                                   "bp": {"final_test_acc": [0.9], "mean": 0.9, "std": 0.0,
+                                          "epochs": [3]}}}}
+
+
+def test_run_tables_read_runs_summaries_and_the_paper_index(results):
+    (results / "one.json").write_text(json.dumps(RUN))
+    (results / "seeds.json").write_text(json.dumps(SUMMARY))
+    (results / "paper.json").write_text(json.dumps({"rows": [
+        {"row": "MNIST S", "paper": 0.983, "file": "one.json", "conditions": "3 epochs"},
+        {"row": "MNIST S seeds", "paper": 0.983, "file": "seeds.json", "entry": "mnist-s"}]}))
+    out = render("<!-- report:runs -->\n<!-- /report:runs -->\n<!-- report:seeds -->\n"
+                 "<!-- /report:seeds -->\n<!-- report:paper -->\n<!-- /report:paper -->\n",
+                 results)
+    assert "| one | mnist-s | 3 of 3 | 97.12% | - | 97.50% | 1.500 | 0.0100 |" in out
+    assert out.count("| mnist-s-s0 | mnist-s |") == 1  # a summary's runs count as runs
+    assert "| mnist-s | 3 | 97.50 +- 0.71% (2 seeds) | 90.00% (1 seed) |" in out
+    assert "| MNIST S | 98.30% | 97.12% | 97.50% | 3 | 3 epochs |" in out
+    assert "| MNIST S seeds | 98.30% | 97.50 +- 0.71% (2 seeds) | 90.00% (1 seed) | 3 |" in out
+    (results / "paper.json").write_text(json.dumps({"rows": [
+        {"row": "x", "paper": 0.9, "file": "seeds.json", "entry": "nothing"}]}))
+    with pytest.raises(ValueError, match="holds no run 'nothing'"):
+        render("<!-- report:paper -->\n<!-- /report:paper -->\n", results)
