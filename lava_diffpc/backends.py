@@ -3,7 +3,7 @@
 | backend | driver | arithmetic |
 |---|---|---|
 | ``reference`` | :class:`~lava_diffpc.reference.network.DiffPCNetwork` (torch) | float |
-| ``fixedsim`` | :class:`~lava_diffpc.fixedsim.FixedPointNetwork` (NumPy) | Loihi fixed point |
+| ``fixedsim`` | :class:`~lava_diffpc.fixedsim.FixedPointNetwork` (torch) | Loihi fixed point |
 | ``lava-float`` | Lava graph on ``Loihi2SimCfg``, ``floating_pt`` models | float |
 | ``lava-fixed`` | Lava graph on ``Loihi2SimCfg``, ``fixed_pt`` models | Loihi fixed point |
 | ``loihi2`` | Lava graph on ``Loihi2HwCfg`` (needs Intel's lava-loihi) | chip |

@@ -162,20 +162,24 @@ def quantize_params(params: list[tuple[Any, Any]], fmt: FixedFormat = DEFAULT_FO
                     weight_exps: list[int] | None = None) -> QuantizedParams:
     """Quantise float ``[(W_l, b_l), ...]`` (NumPy or torch) into :class:`QuantizedParams`.
 
-    ``weight_exps`` fixes the exponents (ValueError when a mantissa would overflow);
-    by default each is chosen from ``max|W_l|``. Biases must fit the 24-bit state.
-    ValueError also when a dendritic sum ``|W_mant| * n_in`` could exceed 24 bits.
+    ``W_l`` is a dense matrix ``(n_out, n_in)`` or a convolution kernel ``(C_out, C_in, k,
+    k)`` (one exponent per connection either way); ``b_l`` has one entry per output neuron
+    or channel. ``weight_exps`` fixes the exponents (ValueError when a mantissa would
+    overflow); by default each is chosen from ``max|W_l|``. Biases must fit the 24-bit
+    state. ValueError also when a dendritic sum (at most ``|W_mant|`` times the fan-in or
+    the fan-out) could exceed 24 bits.
     """
     if weight_exps is not None and len(weight_exps) != len(params):
         raise ValueError(f"{len(weight_exps)} weight exponents for {len(params)} layers")
     weights, exps, biases = [], [], []
     for l, (w, b) in enumerate(params, start=1):
         w = to_numpy(w)
-        if w.ndim != 2 or to_numpy(b).shape != (w.shape[0],):
+        if w.ndim not in (2, 4) or to_numpy(b).shape != (w.shape[0],):
             raise ValueError(f"layer {l}: W {w.shape} and b {to_numpy(b).shape} do not match")
         mant, e = quantize_weights(w, fmt, None if weight_exps is None else weight_exps[l - 1])
-        if fmt.weight_max * max(w.shape) > STATE_MAX:
-            raise ValueError(f"layer {l}: a dendritic sum of {max(w.shape)} inputs could "
+        fan = max(w[0].size, w.size // w.shape[1])  # into one output / out of one input
+        if fmt.weight_max * fan > STATE_MAX:
+            raise ValueError(f"layer {l}: a dendritic sum of {fan} inputs could "
                              "overflow the 24-bit state")
         weights.append(mant)
         exps.append(e)

@@ -133,7 +133,8 @@ class FixedPointNetwork:
         q = self.qparams
         weights = []
         for conn, w in zip(self.connections, q.weights):
-            exact32 = int(np.abs(w).max(initial=0)) * conn.fan_in < EXACT_FLOAT32
+            exact32 = int(np.abs(w).max(initial=0)) * max(conn.fan_in, w.size // w.shape[1]) \
+            < EXACT_FLOAT32
             weights.append(torch.from_numpy(w).to(torch.float32 if exact32 else torch.float64))
         biases = [conn.bias_view(torch.from_numpy(np.asarray(b, dtype=np.int64)))
                   for conn, b in zip(self.connections, q.biases)]
@@ -154,8 +155,9 @@ class FixedPointNetwork:
         cfg, sched = self.config, self.config.schedule
         sizes = cfg.sizes
         x_int = np.asarray(x_int)
-        if x_int.ndim != 2 or x_int.shape[1] != sizes[0]:
-            raise ValueError(f"input of shape {x_int.shape}; expected (batch, {sizes[0]})")
+        if x_int.ndim < 2 or int(np.prod(x_int.shape[1:])) != sizes[0]:
+            raise ValueError(f"input of shape {x_int.shape}; expected (batch, {sizes[0]}) or "
+                             f"(batch, {', '.join(map(str, cfg.input_shape))})")
         if not np.issubdtype(x_int.dtype, np.integer):
             raise ValueError("x_int must be integers: quantise with fixed_point.quantize_input")
         batch = x_int.shape[0]

@@ -170,3 +170,24 @@ def test_require_lava_explains_the_python_version(monkeypatch):
     monkeypatch.setattr(_lava, "sys", types.SimpleNamespace(version_info=version(3, 12, 0)))
     with pytest.raises(ImportError, match="Python 3.10.*make test"):
         _lava.require_lava()
+
+
+def test_conv_network_feed_forward_is_exact():
+    """A conv net in fixed point: the feed-forward phase equals the float64 reference on the
+    dequantised parameters to the last bit (the docstring's 0 LSB bound), in both engines."""
+    from lava_diffpc.config import ConvSpec
+
+    sched = Schedule(m=0, n=4, c1=3, c2=2, gamma2=0.5)
+    cfg = DiffPCConfig(sizes=(36, 32, 12, 3), schedule=sched, input_shape=(1, 6, 6),
+                       convs=(ConvSpec(2, 3, 1),))
+    net = DiffPCNetwork(cfg, seed=3, dtype=torch.float64)
+    q = quantize_params([(2 * w, b) for w, b in zip(net.weights, net.biases)], FMT)
+    assert q.weights[0].shape == (2, 1, 3, 3) and q.exact_shifts(sched)
+    x_int = quantize_input(np.random.default_rng(0).normal(size=(6, 1, 6, 6)), FMT)
+    ref = DiffPCNetwork(cfg, [(torch.tensor(w), torch.tensor(b)) for w, b in q.dequantize()],
+                        dtype=torch.float64).run(torch.tensor(x_int * FMT.lsb))
+    for engine in ("plain", "fast"):
+        got = FixedPointNetwork(cfg, q, engine=engine).run(x_int)
+        assert np.array_equal(got.output, ref.output.numpy() / FMT.lsb)
+        for si, sf in zip(got.states, ref.states):
+            assert np.array_equal(si.x_A, sf.x_A.numpy() / FMT.lsb)

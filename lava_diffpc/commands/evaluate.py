@@ -54,9 +54,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         if args.backend != "reference" and kind != "diffpc":
             print(f"{name}: skipped (--backend {args.backend} runs DiffPC only)")
             continue
-        if args.backend != "reference" and arch.convs:
-            raise ValueError(f"--backend {args.backend} supports MLPs only; "
-                             f"{opts['arch']} has convolutions")
+        if args.backend not in ("reference", "fixedsim") and arch.convs:
+            raise ValueError(f"--backend {args.backend} runs fully connected networks only; "
+                             f"{opts['arch']} has convolutions (use reference or fixedsim)")
         acc, stats = _accuracy(model, qparams, ds.x_test, ds.y_test, args)
         print(f"{name}: test accuracy {100 * acc:.2f}% on {len(ds.x_test)} {ds.name} "
               f"test samples with {args.backend} (epochs trained: {state['epoch']})")

@@ -370,16 +370,18 @@ def fixed_carrier(w: Wiring) -> torch.dtype:
 
     The largest product before saturation is ``T_prev * a`` with ``a`` a dendritic sum:
     ``T_prev = d_q 2**s`` and ``|a| <= max_i sum_j |W_mant[i, j]|`` (rows forward, columns
-    backward); float32 holds it exactly while ``d_q |a| < 2**24`` (a power of two more
-    changes the exponent only). Every other value is a 24-bit state or the sum of two.
+    backward; for a convolution the sums over an output channel's or an input channel's
+    whole kernel, an upper bound of any position's sum); float32 holds it exactly while
+    ``d_q |a| < 2**24`` (a power of two more changes the exponent only). Every other value
+    is a 24-bit state or the sum of two.
     """
     t = w.table.thresholds.astype(np.int64)
     odd = int(np.max(t // (t & -t))) if t.size else 1  # largest multiplier d_q
     bound = 0
-    for weight in w.weights:
-        mag = weight.abs().reshape(weight.shape[0], -1)
-        rows = float(mag.sum(1).max()) if weight.dim() == 2 else float(mag.sum())
-        cols = float(mag.sum(0).max()) if weight.dim() == 2 else float(mag.sum())
+    for weight in w.weights:  # dense (out, in) or convolution (out, in, k, k)
+        mag = weight.abs()
+        rows = float(mag.reshape(mag.shape[0], -1).sum(1).max())
+        cols = float(mag.transpose(0, 1).reshape(mag.shape[1], -1).sum(1).max())
         bound = max(bound, rows, cols)
     return torch.float32 if odd * bound < EXACT_FLOAT32_COUNT else torch.float64
 
