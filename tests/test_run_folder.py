@@ -348,3 +348,28 @@ def test_progress_is_plain_lines_when_stdout_is_no_terminal(tmp_path, capsys):
     assert "\r" not in captured.out and "\r" not in captured.err
     assert captured.err == ""
     assert "results:" in captured.out
+
+
+@pytest.mark.slow
+def test_a_real_sigint_is_one_line_and_exit_130(tmp_path):
+    """SIGINT to a real process in the middle of training (not a simulated exception)."""
+    import signal
+    import time
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    out = tmp_path / "run"
+    argv = ARGS + ["--epochs", "500", "--out", str(out)]  # the last --epochs counts
+    proc = subprocess.Popen([sys.executable, "-m", "lava_diffpc", *argv], cwd=root,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env={**os.environ, "PYTHONPATH": str(root)})
+    deadline = time.monotonic() + 120
+    while not (out / "checkpoint-diffpc.pt").exists() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    lines = err.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("interrupted at epoch "), err
+    assert lines[0].endswith("--resume")
+    assert _leftovers(out) == []

@@ -206,7 +206,7 @@ def _command(args: argparse.Namespace, resume: bool) -> str:
 
 def _interrupted(args: argparse.Namespace, trainers: list, current) -> KeyboardInterrupt:
     where = (f"interrupted at epoch {current.epoch + 1}, batch {current.batch} of "
-             f"{current.name}" if current is not None else "interrupted before training")
+             f"{current.name}" if current is not None else "interrupted between epochs")
     saved = [tr for tr in trainers if tr.saved_at is not None]
     if saved:
         last = ", ".join(f"{tr.name} at epoch {tr.saved_at[0] + 1}, batch {tr.saved_at[1]}"
