@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -113,9 +114,18 @@ def init(launch: Launch, device: str) -> str:
     return device
 
 
+SHUTDOWN_PAUSE_S = 0.2
+
+
 def shutdown() -> None:
-    """Leave the process group (if any)."""
+    """Leave the process group (if any).
+
+    First a short pause that releases the GIL: a gloo worker thread may still be dropping
+    the last reference to the tensor of the collective that just finished, which needs the
+    GIL, while destroying the group joins that thread holding the GIL (a deadlock seen with
+    torch 2.3 when a rank leaves right after a collective, e.g. on an interrupt)."""
     if active():
+        time.sleep(SHUTDOWN_PAUSE_S)
         dist.destroy_process_group()
 
 

@@ -281,8 +281,8 @@ class Trainer:
                 f"the last good checkpoint {self.checkpoint_path} is kept"
                 if self.saved_at else "no checkpoint was written yet")
         return Diverged(f"{self.name} diverged at epoch {self.epoch + 1}, batch "
-                        f"{self.batch + 1}: non-finite {what} (NaN or inf); {kept}; lower "
-                        "--lr, set --clip or change the schedule, then train again")
+                        f"{self.batch + 1}: non-finite {what} (NaN or inf); {kept}; train again "
+                        "in another --out with a lower --lr, a --clip or another schedule")
 
     def load(self, path: Path) -> None:
         """Continue from a checkpoint (in a process group: rank 0's file, on every rank)."""

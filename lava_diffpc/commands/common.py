@@ -29,7 +29,7 @@ TRAIN_FIELDS = ("epochs", "batch_size", "optimizer", "lr", "weight_decay", "clip
                 "lr_schedule", "seed")
 
 
-def add_common(p: argparse.ArgumentParser) -> None:
+def add_common(p: argparse.ArgumentParser, limit_test_default: str = "all") -> None:
     p.add_argument("--data-dir", default=None, metavar="DIR",
                    help="folder with MNIST/, FashionMNIST/, cifar10/ (digits needs none); "
                         f"default: ${DATA_ENV}, else ./data")
@@ -40,7 +40,7 @@ def add_common(p: argparse.ArgumentParser) -> None:
                    help="torch device of the float models: cpu, cuda or cuda:N; default: cpu")
     p.add_argument("--limit-test", type=int, default=None, metavar="N",
                    help=describe("limit_test", "use only the first N test samples",
-                                 "all"))
+                                 limit_test_default))
     p.add_argument("--no-progress", action="store_true",
                    help="no progress bars (they show only when stdout is a terminal); "
                         "default: off")

@@ -42,7 +42,7 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
                          "graph (float or fixed, CPU simulator) or Loihi 2 (needs "
                          "lava-loihi); baselines run on the reference only; default: "
                          "reference")
-    add_common(ev)
+    add_common(ev, limit_test_default="the run's (from its config.json), else all")
 
     return ev
 
