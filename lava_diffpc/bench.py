@@ -30,7 +30,7 @@ import json
 import os
 import platform
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -48,15 +48,6 @@ SWEEP_WIDTHS = (256, 512, 1024, 2048, 4096)
 SWEEP_MS = (1, 0, -1, -2)
 QUICK_WIDTHS = (256, 1024)
 QUICK_MS = (0, -2)
-
-
-@dataclass
-class ModelTiming:
-    """Training and inference throughput of one model of one preset."""
-
-    train_samples_per_s: float
-    infer_samples_per_s: float | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 def _batches(x: torch.Tensor, y: torch.Tensor, batch: int, count: int, start: int = 0):

@@ -24,6 +24,9 @@ Supported datasets (:func:`load_dataset`):
 Data directory: the ``data_dir`` argument, else the environment variable ``LAVA_DIFFPC_DATA``
 (:data:`DATA_ENV`), else ``./data`` (see :func:`resolve_data_dir`).
 
+Every problem with a file (corrupt, truncated, of the wrong shape or type, a folder where a
+file should be) raises a one-line ``ValueError`` that names the file.
+
 Normalisation: pixels are scaled to [0, 1] (divided by 255; digits by 16), then standardised
 to zero mean and unit variance with statistics of the full TRAINING split only (one scalar
 for grayscale data, one value per channel for CIFAR-10). ``Dataset.mean``/``Dataset.std``
@@ -124,24 +127,13 @@ class Dataset:
         """Number of input features per sample, ``C*H*W``."""
         return int(np.prod(self.image_shape))
 
-    @property
-    def n_train(self) -> int:
-        return len(self.y_train)
-
-    @property
-    def n_test(self) -> int:
-        return len(self.y_test)
-
 
 # --------------------------------------------------------------------------- data directory
 
 
-def resolve_data_dir(data_dir: str | Path | None = None) -> Path:
-    """Data folder: ``data_dir`` if given, else ``$LAVA_DIFFPC_DATA``, else ``./data``."""
-    return _resolve_data_dir_with_source(data_dir)[0]
-
-
-def _resolve_data_dir_with_source(data_dir: str | Path | None) -> tuple[Path, str]:
+def resolve_data_dir(data_dir: str | Path | None = None) -> tuple[Path, str]:
+    """``(data folder, where it came from)``: ``data_dir`` if given, else
+    ``$LAVA_DIFFPC_DATA``, else ``./data``."""
     if data_dir is not None and str(data_dir) != "":
         return Path(data_dir).expanduser().absolute(), "data_dir argument"
     env = os.environ.get(DATA_ENV, "")
@@ -153,16 +145,14 @@ def _resolve_data_dir_with_source(data_dir: str | Path | None) -> tuple[Path, st
 def _missing_files_error(
     dataset: str, root: Path, source: str, expected: list[Path], hint: str = ""
 ) -> FileNotFoundError:
-    lines = [f"{dataset} data not found in {root} (data folder from {source})."]
-    lines.append("Expected files:")
-    lines += [f"  {p}{'' if p.exists() else '   [missing]'}" for p in expected]
-    if hint:
-        lines.append(hint)
-    lines.append(
-        f"Fix: pass --data-dir DIR (data_dir=DIR) or set {DATA_ENV}=DIR to a folder holding "
-        "these files, or pass --download (download=True) on a machine with internet access."
+    """One line: which files are missing where, and how to provide them."""
+    missing = [str(p) for p in expected if not p.exists()]
+    return FileNotFoundError(
+        f"{dataset} data not found in {root} (data folder from {source}): missing "
+        f"{', '.join(missing)}{' ' + hint if hint else ''}; pass --data-dir DIR "
+        f"(data_dir=DIR) or set {DATA_ENV}=DIR to a folder holding these files, or pass "
+        "--download (download=True) on a machine with internet access"
     )
-    return FileNotFoundError("\n".join(lines))
 
 
 def _torchvision_download(dataset: str, root: Path) -> None:
@@ -240,8 +230,16 @@ def read_idx_labels(path: str | Path) -> np.ndarray:
     return np.frombuffer(raw, dtype=np.uint8, offset=8).astype(np.int64)
 
 
+def _not_a_file(path: Path) -> None:
+    """ValueError when something other than a file sits where a data file belongs."""
+    if path.exists() and not path.is_file():
+        raise ValueError(f"{path} is a folder (or another non-file), not a data file; "
+                         "remove or rename it and put the file there")
+
+
 def _find_idx(raw_dir: Path, stem: str) -> Path | None:
     for candidate in (raw_dir / f"{stem}.gz", raw_dir / stem):
+        _not_a_file(candidate)
         if candidate.is_file():
             return candidate
     return None
@@ -285,6 +283,8 @@ def _load_cifar10(
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, list[str], str]:
     npz = root / CIFAR10_NPZ
     batches = root / CIFAR10_BATCHES
+    for path in [npz] + [batches / f for f in _CIFAR10_BATCH_FILES]:
+        _not_a_file(path)
     have_batches = all((batches / f).is_file() for f in _CIFAR10_BATCH_FILES)
     if not npz.is_file() and not have_batches and download:
         _torchvision_download("cifar10", root)
@@ -304,28 +304,47 @@ def _load_cifar10(
 
 
 def _hwc_to_chw(x: np.ndarray, path: Path, key: str) -> np.ndarray:
-    if x.ndim != 4 or x.shape[-1] != 3 or x.dtype != np.uint8:
+    if x.shape[1:] != (32, 32, 3) or x.dtype != np.uint8:
         raise ValueError(
             f"{path}: array {key!r} should be (N, 32, 32, 3) uint8 HWC, got {x.shape} {x.dtype}"
         )
     return np.ascontiguousarray(x.transpose(0, 3, 1, 2))
 
 
+def _labels(y: Any, n: int, path: Path, key: str) -> np.ndarray:
+    """Class indices from a label array: integers, shape ``(n,)`` or ``(n, 1)``."""
+    y = np.asarray(y)
+    if y.dtype.kind not in "iu":
+        raise ValueError(f"{path}: labels {key!r} must be integers, got dtype {y.dtype}; "
+                         "the file is corrupt or not a CIFAR-10 file")
+    if y.shape not in ((n,), (n, 1)):
+        raise ValueError(f"{path}: labels {key!r} should have shape ({n},) for {n} images, "
+                         f"got {y.shape}")
+    return y.astype(np.int64).reshape(-1)
+
+
 def _read_cifar10_npz(
     path: Path,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, list[str], str]:
     try:
-        with np.load(path, allow_pickle=False) as d:
-            missing = [k for k in ("x_train", "y_train", "x_test", "y_test") if k not in d.files]
-            if missing:
-                raise ValueError(f"{path}: missing arrays {missing} (has {d.files})")
-            x_train = _hwc_to_chw(d["x_train"], path, "x_train")
-            x_test = _hwc_to_chw(d["x_test"], path, "x_test")
-            y_train = np.asarray(d["y_train"]).astype(np.int64).reshape(-1)
-            y_test = np.asarray(d["y_test"]).astype(np.int64).reshape(-1)
-            names = [str(s) for s in d["label_names"]] if "label_names" in d.files else None
+        loaded = np.load(path, allow_pickle=False)
+        if not isinstance(loaded, np.lib.npyio.NpzFile):  # a single .npy array
+            raise ValueError("a single array, not an npz archive")
+        with loaded as d:
+            arrays = {k: d[k] for k in d.files}
     except (zipfile.BadZipFile, OSError, EOFError) as exc:
         raise ValueError(f"cannot read {path}: corrupt or truncated npz file ({exc})") from exc
+    except ValueError as exc:  # e.g. object arrays, which NumPy will not unpickle
+        raise ValueError(f"cannot read {path}: {exc}; it must hold plain arrays: uint8 images "
+                         "and integer labels") from exc
+    missing = [k for k in ("x_train", "y_train", "x_test", "y_test") if k not in arrays]
+    if missing:
+        raise ValueError(f"{path}: missing arrays {missing} (has {sorted(arrays)})")
+    x_train = _hwc_to_chw(arrays["x_train"], path, "x_train")
+    x_test = _hwc_to_chw(arrays["x_test"], path, "x_test")
+    y_train = _labels(arrays["y_train"], len(x_train), path, "y_train")
+    y_test = _labels(arrays["y_test"], len(x_test), path, "y_test")
+    names = [str(s) for s in arrays["label_names"]] if "label_names" in arrays else None
     notes = (
         f"CIFAR-10 from {path.name}: the test split holds only the FIRST {len(y_test)} of the "
         "10,000 official test images; test accuracy is not comparable to full-test-set figures "
@@ -339,7 +358,7 @@ def _unpickle(path: Path) -> dict[bytes, Any]:
     try:
         with open(path, "rb") as fh:
             return pickle.load(fh, encoding="bytes")
-    except (pickle.UnpicklingError, EOFError, ValueError, OSError) as exc:
+    except Exception as exc:  # a corrupt pickle can fail in almost any way
         raise ValueError(f"cannot read {path}: corrupt CIFAR-10 batch ({exc})") from exc
 
 
@@ -349,16 +368,19 @@ def _read_cifar10_batches(
     xs, ys = [], []
     for fname in _CIFAR10_BATCH_FILES:
         batch = _unpickle(folder / fname)
+        if not isinstance(batch, dict):
+            raise ValueError(f"{folder / fname}: not a CIFAR-10 batch (a {type(batch).__name__}, "
+                             "not a dict)")
         try:
-            data = np.asarray(batch[b"data"], dtype=np.uint8)
-            labels = np.asarray(batch[b"labels"], dtype=np.int64)
+            data = np.asarray(batch[b"data"])
+            labels = np.asarray(batch[b"labels"])
         except KeyError as exc:
             raise ValueError(f"{folder / fname}: missing key {exc} in CIFAR-10 batch") from exc
-        if data.ndim != 2 or data.shape[1] != 3 * 32 * 32 or len(data) != len(labels):
+        if data.dtype != np.uint8 or data.ndim != 2 or data.shape[1] != 3 * 32 * 32:
             raise ValueError(
-                f"{folder / fname}: expected data (N, 3072) and N labels, got data "
-                f"{data.shape} and {len(labels)} labels"
+                f"{folder / fname}: expected data (N, 3072) uint8, got {data.shape} {data.dtype}"
             )
+        labels = _labels(labels, len(data), folder / fname, "labels")
         xs.append(data.reshape(-1, 3, 32, 32))  # rows are CHW-flattened already
         ys.append(labels)
     names = list(CIFAR10_NAMES)
@@ -468,7 +490,10 @@ def load_dataset(
         x_train, y_train, x_test, y_test = _load_digits()
         scale, class_names = 16.0, list(DIGIT_NAMES)
     else:
-        root, source = _resolve_data_dir_with_source(data_dir)
+        root, source = resolve_data_dir(data_dir)
+        if root.exists() and not root.is_dir():
+            raise ValueError(f"data folder {root} (from {source}) is a file, not a folder; "
+                             f"pass --data-dir DIR or set {DATA_ENV}=DIR to a folder")
         scale = 255.0
         if key == "cifar10":
             x_train, y_train, x_test, y_test, class_names, notes = _load_cifar10(
@@ -522,10 +547,7 @@ def held_out_split(ds: Dataset, n: int, seed: int = 0) -> Dataset:
     Used for CIFAR-10, whose stored test split has only 1000 images. Name: ``<name>-heldout``.
     """
     n_total = len(ds.y_train)
-    if not isinstance(n, (int, np.integer)) or not 0 < n < n_total:
-        raise ValueError(f"n must be an integer in [1, {n_total - 1}], got {n!r}")
-    perm = np.random.default_rng(seed).permutation(n_total)
-    test_idx, train_idx = np.sort(perm[:n]), np.sort(perm[n:])
+    test_idx, train_idx = held_out_indices(n_total, n, seed)
     x_train, x_test = ds.x_train[train_idx], ds.x_train[test_idx]
     n_channels = ds.image_shape[0]
     mean_z, std_z = _float_channel_stats(x_train, n_channels)
@@ -552,6 +574,14 @@ def held_out_split(ds: Dataset, n: int, seed: int = 0) -> Dataset:
         mean=mean,
         std=std,
     )
+
+
+def held_out_indices(n_total: int, n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """``(held-out, remaining)`` training indices of :func:`held_out_split`, each sorted."""
+    if not isinstance(n, (int, np.integer)) or not 0 < n < n_total:
+        raise ValueError(f"n must be an integer in [1, {n_total - 1}], got {n!r}")
+    perm = np.random.default_rng(seed).permutation(n_total)
+    return np.sort(perm[:n]), np.sort(perm[n:])
 
 
 # --------------------------------------------------------------------------- validation

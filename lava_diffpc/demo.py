@@ -34,6 +34,7 @@ from lava_diffpc.metrics import CommStats
 from lava_diffpc.reference.network import DiffPCNetwork, init_parameters
 from lava_diffpc.rules.fixed_learning import OnChipRule
 from lava_diffpc.rules.schedule import Schedule
+from lava_diffpc.runfolder import RunLock, check_folder
 
 ONCHIP_SIZES = (64, 128, 10)
 ONCHIP_SCHEDULE = Schedule(m=0, n=4, c1=6, c2=6)
@@ -97,7 +98,7 @@ def run_demo(out: Path, epochs: int | None = None, lava_samples: int | None = No
     rows = []
 
     # 1. float reference (AdamW, batches) and backprop, digits preset
-    for old in out.glob("checkpoint-*.pt"):
+    for old in out.glob("checkpoint-*.pt") if out.is_dir() else ():
         old.unlink()
     t0 = time.perf_counter()
     targs = train_command.parse_args(
@@ -167,8 +168,9 @@ def run_demo(out: Path, epochs: int | None = None, lava_samples: int | None = No
 
 
 def main(args: argparse.Namespace) -> dict:
-    """Entry point of ``python -m lava_diffpc demo``."""
-    torch.set_num_threads(1)
+    """Entry point of ``python -m lava_diffpc demo`` (the command line has set torch to one
+    thread: the demo's timings assume it)."""
     out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
+    check_folder(out)
+    RunLock(out).check()  # the demo starts its run over: never in a folder in use
     return run_demo(out, epochs=args.epochs, lava_samples=args.lava_samples)

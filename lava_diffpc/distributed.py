@@ -19,7 +19,8 @@ from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import Iterator, Mapping
+import time
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -113,9 +114,18 @@ def init(launch: Launch, device: str) -> str:
     return device
 
 
+SHUTDOWN_PAUSE_S = 0.2
+
+
 def shutdown() -> None:
-    """Leave the process group (if any)."""
+    """Leave the process group (if any).
+
+    First a short pause that releases the GIL: a gloo worker thread may still be dropping
+    the last reference to the tensor of the collective that just finished, which needs the
+    GIL, while destroying the group joins that thread holding the GIL (a deadlock seen with
+    torch 2.3 when a rank leaves right after a collective, e.g. on an interrupt)."""
     if active():
+        time.sleep(SHUTDOWN_PAUSE_S)
         dist.destroy_process_group()
 
 
@@ -199,11 +209,6 @@ def average(tensors: list[torch.Tensor], weight: float | None = None) -> list[to
     return out  # type: ignore[return-value]
 
 
-def all_reduce_mean(tensors: list[torch.Tensor]) -> list[torch.Tensor]:
-    """The element-wise mean over ranks of a list of tensors (see :func:`average`)."""
-    return average(tensors)
-
-
 def all_reduce_counts(counts: list[int], stats: CommStats | None = None) -> list[int]:
     """Sum integer counters over the ranks: returns the summed ``counts`` and adds the
     other ranks' spike and sample counts into ``stats`` in place (one int64 collective)."""
@@ -236,8 +241,19 @@ def from_main(obj: Any) -> Any:
     return box[0]
 
 
-def load_on_main(path: Any) -> Any:
-    """``torch.load(path)`` on rank 0, sent to every rank: all load the same checkpoint,
-    and the other nodes of a multi-node run need no copy of the file."""
-    state = torch.load(path, map_location="cpu", weights_only=False) if is_main() else None
-    return from_main(state)
+def load_on_main(path: Any, loader: Callable[[Any], Any]) -> Any:
+    """``loader(path)`` on rank 0, sent to every rank: all load the same checkpoint, and the
+    other nodes of a multi-node run need no copy of the file. A ValueError of rank 0's
+    loader (a corrupt file) is raised on every rank."""
+    if not active():
+        return loader(path)
+    state, problem = None, None
+    if is_main():
+        try:
+            state = loader(path)
+        except ValueError as exc:
+            problem = str(exc)
+    state, problem = from_main((state, problem))
+    if problem is not None:
+        raise ValueError(problem)
+    return state

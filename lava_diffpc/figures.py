@@ -33,7 +33,8 @@ from matplotlib.ticker import MaxNLocator  # noqa: E402
 
 from lava_diffpc.data import load_dataset  # noqa: E402
 from lava_diffpc.presets import PRESETS, parse_layers, preset  # noqa: E402
-from lava_diffpc.train import build_model, network_config  # noqa: E402
+from lava_diffpc.runfolder import check_folder  # noqa: E402
+from lava_diffpc.train import build_model, network_config, read_checkpoint  # noqa: E402
 
 MODEL_STYLE = {"diffpc": ("DiffPC", "-"), "bp": ("backprop", "--")}
 
@@ -145,22 +146,56 @@ def schedule_plot(presets: list[str], path: Path) -> Path:
     return path
 
 
+def _read_results(run: Path) -> dict[str, Any]:
+    path = run / "results.json"
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} not found: pass run folders written by "
+                                "'python -m lava_diffpc train'")
+    try:
+        results = json.loads(path.read_text())
+    except (OSError, ValueError) as exc:
+        raise ValueError(f"{path} is unreadable ({exc}); pass a run folder whose training "
+                         "finished at least one epoch") from None
+    if not isinstance(results, dict) or "options" not in results:
+        raise ValueError(f"{path} is not a results file of 'python -m lava_diffpc train'")
+    return results
+
+
 def draw_all(args: argparse.Namespace) -> list[Path]:
-    """The CLI's ``figures`` command: every figure the arguments ask for."""
+    """The CLI's ``figures`` command: every figure the arguments ask for. Every input (run
+    folders, checkpoints, presets) is read and checked before the output folder is made;
+    ValueError when the arguments ask for nothing that can be drawn."""
     out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
     what = set(args.what)
+    for name in args.schedules or ():
+        preset(name)  # an unknown preset fails before anything is drawn
+    runs = [(Path(run), _read_results(Path(run))) for run in args.runs]
+    states = {run: read_checkpoint(run / "checkpoint-diffpc.pt") for run, _ in runs
+              if "spikes" in what and (run / "checkpoint-diffpc.pt").exists()}
+    drawable = {"accuracy": bool(runs), "schedule": args.schedules != [], "spikes": bool(states)}
+    if not any(drawable[kind] for kind in what):
+        raise ValueError(f"nothing to draw: --what {' '.join(sorted(what))} needs run folders "
+                         "(spike histograms: with a checkpoint-diffpc.pt) or, for schedule, "
+                         "presets; pass run folders or --what schedule")
+    check_folder(out)
+    created = not out.exists()
+    out.mkdir(parents=True, exist_ok=True)
+    try:
+        return _draw(args, out, what, runs, states)
+    except BaseException:
+        if created and not any(out.iterdir()):
+            out.rmdir()
+        raise
+
+
+def _draw(args: argparse.Namespace, out: Path, what: set[str],
+          runs: list[tuple[Path, dict[str, Any]]], states: dict[Path, dict[str, Any]]
+          ) -> list[Path]:
     written, by_preset = [], defaultdict(list)
-    for run in map(Path, args.runs):
-        results_file = run / "results.json"
-        if not results_file.exists():
-            raise FileNotFoundError(f"{results_file} not found: pass run folders written by "
-                                    "'python -m lava_diffpc train'")
-        results = json.loads(results_file.read_text())
+    for run, results in runs:
         by_preset[run_label(results["options"])].append(results)
-        ckpt = run / "checkpoint-diffpc.pt"
-        if "spikes" in what and ckpt.exists():
-            state = torch.load(ckpt, map_location="cpu", weights_only=False)
+        state = states.get(run)
+        if state is not None:
             opts = state["model_opts"]
             ds = load_dataset(opts["dataset"], args.data_dir, download=args.download,
                               flatten=not parse_layers(opts["arch"]).convs,
@@ -170,14 +205,14 @@ def draw_all(args: argparse.Namespace) -> list[Path]:
             written.append(spike_histograms(
                 counts, f"{run_label(opts)} (seed {opts.get('seed', 0)}, epoch {state['epoch']}), "
                         f"{len(ds.x_test)} {ds.name} test samples", out / f"spikes-{run.name}.png"))
-    for label, runs in by_preset.items() if "accuracy" in what else ():
+    for label, runs_of in by_preset.items() if "accuracy" in what else ():
         stem = re.sub(r"[^A-Za-z0-9._-]+", "_", label)
-        written.append(accuracy_curves(runs, f"{label}: {runs[0]['dataset']}",
+        written.append(accuracy_curves(runs_of, f"{label}: {runs_of[0]['dataset']}",
                                        out / f"accuracy-{stem}.png"))
     schedules = args.schedules
     if schedules is None:
-        schedules = sorted({r["options"]["preset"] for runs in by_preset.values()
-                            for r in runs}) or list(PRESETS)
+        schedules = sorted({r["options"]["preset"] for runs_of in by_preset.values()
+                            for r in runs_of}) or list(PRESETS)
     if schedules and "schedule" in what:
         stem = "all" if set(schedules) == set(PRESETS) else "-".join(schedules)
         written.append(schedule_plot(schedules, out / f"schedule-{stem}.png"))

@@ -100,9 +100,13 @@ def quantize_input(x: Any, fmt: FixedFormat = DEFAULT_FORMAT) -> np.ndarray:
 
     Saturation is the documented behaviour of the input: a value beyond
     ``+-2**(23-F)`` clamps to ``STATE_MAX`` / ``STATE_MIN`` (as the chip's 24-bit state
-    would), it does not wrap and does not raise.
+    would), it does not wrap. NaN or infinite values raise ValueError (they have no integer).
     """
-    q = np.rint(to_numpy(x) * 2.0**fmt.frac_bits)
+    x = to_numpy(x)
+    if not np.isfinite(x).all():
+        raise ValueError(f"input holds {int(np.isnan(x).sum())} NaN and "
+                         f"{int(np.isinf(x).sum())} infinite values; clean or normalise the data")
+    q = np.rint(x * 2.0**fmt.frac_bits)
     return np.clip(q, STATE_MIN, STATE_MAX).astype(np.int64)
 
 

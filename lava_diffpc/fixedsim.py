@@ -119,11 +119,6 @@ class FixedPointNetwork:
         """``T_int(k)`` for k = 0..K-1 (int64)."""
         return self.table.thresholds
 
-    @property
-    def gamma_shifts(self) -> np.ndarray:
-        """The gamma shift ``g(k)`` for k = 0..K-1 (int64, ``GAMMA_OFF`` for gamma = 0)."""
-        return self.table.gammas
-
     def _make_wiring(self) -> Wiring:
         """The quantised parameters as tensors: mantissas as floats, exact for the sums.
 

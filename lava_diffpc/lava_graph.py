@@ -126,12 +126,15 @@ class DiffPCGraph:
                  mode: str = "fixed", fmt: FixedFormat = DEFAULT_FORMAT, backend: str = "sim",
                  probe: int = 0, learn: OnChipRule | None = None) -> None:
         self.config, self.mode = config, mode
-        self.run_cfg = run_config(mode, backend)
         sched, sizes = config.schedule, config.sizes
-        self.n_layers = len(sizes) - 1
         x = np.asarray(x.detach().cpu() if hasattr(x, "detach") else x)
         if x.ndim != 2 or x.shape[1] != sizes[0] or len(x) < 1:
             raise ValueError(f"x of shape {x.shape}; expected (num_samples, {sizes[0]})")
+        if x.dtype.kind not in "biuf" or not np.isfinite(x).all():
+            raise ValueError("x must hold finite numbers (no NaN or inf); clean or normalise "
+                             "the data")
+        self.run_cfg = run_config(mode, backend)
+        self.n_layers = len(sizes) - 1
         self.num_samples = len(x)
         self.learning = labels is not None
         self.steps_per_sample = sched.steps if self.learning else sched.k1

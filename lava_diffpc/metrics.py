@@ -61,12 +61,6 @@ class CommStats:
     def add_samples(self, phase: str, count: int) -> None:
         self.samples[phase] += int(count)
 
-    def merge(self, other: CommStats) -> None:
-        for p in PHASES:
-            self.activity[p] += other.activity[p]
-            self.error[p] += other.error[p]
-            self.samples[p] += other.samples[p]
-
     def per_neuron(self, phase: str) -> dict[str, Any]:
         """Spikes and bits per neuron per sample of one phase, per layer and overall."""
         samples = max(self.samples[phase], 1)

@@ -29,7 +29,13 @@ from lava_diffpc.fixedsim import FixedPointNetwork
 from lava_diffpc.metrics import CommStats
 from lava_diffpc.reference.network import init_parameters
 from lava_diffpc.rules.fixed_learning import OnChipRule
-from lava_diffpc.train import TrainConfig, epoch_record, network_config, save_atomic
+from lava_diffpc.train import (
+    TrainConfig,
+    epoch_record,
+    network_config,
+    read_checkpoint,
+    save_atomic,
+)
 
 ONCHIP_NAME = "onchip"
 
@@ -87,6 +93,7 @@ class OnChipTrainer:
         self.x_train, self.x_test = quantize_input(x_train, fmt), quantize_input(x_test, fmt)
         self.chunks_per_epoch = -(-len(self.x_train) // cfg.batch_size)
         self.epoch, self.batch = 0, 0  # position of the next chunk
+        self.saved_at: tuple[int, int] | None = None  # (epoch, chunk) of the last checkpoint
         self.history: list[dict[str, Any]] = []
         self._epoch_acc = {"correct": 0, "seen": 0, "seconds": 0.0, "saturated": 0}
         self._epoch_stats = self.config.comm_stats()
@@ -119,10 +126,11 @@ class OnChipTrainer:
     def save(self) -> None:
         if self.checkpoint_path is not None:
             save_atomic(self.state_dict(), self.checkpoint_path)
+            self.saved_at = (self.epoch, self.batch)
 
     def load(self, path: Path) -> None:
-        state = torch.load(path, map_location="cpu", weights_only=False)
-        if state.get("name") != self.name:
+        state = read_checkpoint(path)
+        if state["name"] != self.name or "qparams" not in state:
             raise ValueError(f"{path} holds a {state.get('name')} run, not {self.name}")
         saved = state["qparams"]
         for l, (w, b) in enumerate(zip(saved["weights"], saved["biases"])):
@@ -137,6 +145,7 @@ class OnChipTrainer:
         for g, st in zip(self.net.rngs(self.rule), state["rngs"]):
             g.bit_generator.state = st
         self.epoch, self.batch = state["epoch"], state["batch"]
+        self.saved_at = (self.epoch, self.batch)
         self.history = state["history"]
         self._epoch_acc = state["epoch_acc"]
         self._epoch_stats = state["epoch_stats"]
@@ -181,8 +190,8 @@ class OnChipTrainer:
         start = time.perf_counter()
         acc = self.evaluate(self.x_test, self.y_test, test_stats)
         record = epoch_record(self.name, self.epoch, self._epoch_acc, acc,
-                              time.perf_counter() - start)
-        record.update(saturated=self._epoch_acc["saturated"], backend="fixedsim",
+                              time.perf_counter() - start, "fixedsim")
+        record.update(saturated=self._epoch_acc["saturated"],
                       lr_shift=onchip_rule(self.model_opts, self.epoch).lr_shift,
                       train_comm=self._epoch_stats.to_dict(), test_comm=test_stats.to_dict())
         self.history.append(record)

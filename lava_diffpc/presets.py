@@ -168,9 +168,3 @@ def parse_layers(arch: str) -> NetArch:
     except ValueError as exc:
         raise _arch_error(arch, str(exc)) from None
     return NetArch(input_shape, convs, widths)
-
-
-def parse_arch(arch: str) -> tuple[int, ...]:
-    """Neurons per layer of an arch string: ``"784-400-10"`` -> ``(784, 400, 10)``,
-    ``"3x32x32-c32k5s2-..."`` -> ``(3072, 6272, ...)`` (see :func:`parse_layers`)."""
-    return parse_layers(arch).sizes

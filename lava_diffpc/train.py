@@ -8,7 +8,14 @@ gradient-norm clipping and a cosine learning-rate schedule.
 Reproducibility: the epoch's sample order and every batch's dropout masks come from
 generators seeded by ``(seed, epoch[, batch])``, so a run resumed from a checkpoint
 continues exactly where it stopped. Checkpoints are written atomically (temporary file,
-then ``os.replace``) every ``checkpoint_every`` batches and at each epoch's end.
+then ``os.replace``; the temporary file is removed when writing fails) every
+``checkpoint_every`` batches and at each epoch's end, and read back by
+:func:`read_checkpoint`, which names the file when it is truncated, corrupt or foreign.
+
+Divergence: a batch whose gradients (hence loss) are not finite stops training with
+:class:`~lava_diffpc.errors.Diverged` before the optimiser step, so the weights and the
+last checkpoint stay the last good ones; a checkpoint is never written with non-finite
+weights.
 
 Data-parallel (a process group of N ranks, :mod:`lava_diffpc.distributed`): the batch size
 is the global batch; every rank draws the same epoch order, trains on its contiguous share
@@ -36,6 +43,7 @@ from lava_diffpc import distributed
 from lava_diffpc.augment import augment
 from lava_diffpc.config import DiffPCConfig
 from lava_diffpc.engine.step import choose_engine
+from lava_diffpc.errors import Diverged, RunFailed
 from lava_diffpc.metrics import CommStats
 from lava_diffpc.presets import parse_layers
 from lava_diffpc.reference.backprop import BackpropNetwork
@@ -44,6 +52,8 @@ from lava_diffpc.reference.pc import PC_ETA, PC_ITERATIONS, PCNetwork
 from lava_diffpc.rules.schedule import Schedule
 
 MODEL_KINDS = ("diffpc", "bp", "bp-ce", "pc")
+REFERENCE_BACKEND = "reference"  # the float torch models: what the trainer's accuracies use
+CHECKPOINT_KEYS = ("name", "model_opts", "epoch", "batch", "history")
 OPTIMIZERS = ("sgd", "adamw")
 LR_SCHEDULES = ("constant", "cosine")
 
@@ -61,15 +71,6 @@ def network_config(opts: dict[str, Any]) -> DiffPCConfig:
                         convs=arch.convs)
 
 
-def full_fp32_convolutions() -> None:
-    """Switch cuDNN's TF32 convolutions off (torch >= 2.9's API, else the legacy flag)."""
-    cudnn = torch.backends.cudnn
-    if hasattr(cudnn, "conv") and hasattr(cudnn.conv, "fp32_precision"):
-        cudnn.fp32_precision = cudnn.conv.fp32_precision = cudnn.rnn.fp32_precision = "ieee"
-    else:
-        cudnn.allow_tf32 = False
-
-
 def build_model(kind: str, opts: dict[str, Any], *, params=None, device: str = "cpu",
                 dtype: torch.dtype = torch.float32, engine: str = "auto"):
     """A DiffPC reference network, its backprop twin or its standard-PC twin (``kind``
@@ -82,12 +83,9 @@ def build_model(kind: str, opts: dict[str, Any], *, params=None, device: str = "
     architectures only. ``engine`` runs DiffPC's network step
     (:func:`lava_diffpc.engine.step.choose_engine`; ``auto`` by the batch size).
 
-    On CUDA, cuDNN's TF32 convolutions are switched off (a process-wide flag): their
-    10-bit mantissa adds errors of ~1e-3 to the spike sums, far above the finest
-    thresholds (2^-14 for the CIFAR presets), which would emit spurious spikes.
+    On CUDA, switch cuDNN's TF32 convolutions off once at start-up
+    (:func:`lava_diffpc.cli.full_fp32_convolutions`, which the command line does).
     """
-    if torch.device(device).type == "cuda":
-        full_fp32_convolutions()
     config = network_config(opts)
     seed = int(opts.get("seed", 0))
     if kind == "diffpc":
@@ -150,10 +148,47 @@ def _seeded(*parts: int) -> torch.Generator:
 
 
 def save_atomic(obj: Any, path: Path) -> None:
-    """``torch.save`` to a temporary file beside ``path``, then rename over it."""
+    """``torch.save`` to a temporary file beside ``path``, then rename over it; on any
+    failure (an OS fault, an interrupt) the temporary file goes and ``path`` stays as it
+    was. An OS fault raises :class:`~lava_diffpc.errors.RunFailed` naming the file."""
     tmp = path.with_name(path.name + ".tmp")
-    torch.save(obj, tmp)
-    os.replace(tmp, path)
+    try:
+        torch.save(obj, tmp)
+        os.replace(tmp, path)
+    except OSError as exc:
+        raise RunFailed(f"cannot write {path}: {exc.strerror or exc}; the previous checkpoint "
+                        "is kept: free space or fix the folder's permissions, then continue "
+                        "with --resume") from exc
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def read_checkpoint(path: Path) -> dict[str, Any]:
+    """A checkpoint written by :class:`Trainer` or the on-chip trainer, checked: ValueError
+    naming the file when it is a folder, truncated or corrupt, or not such a checkpoint."""
+    path = Path(path)
+    if path.is_dir():
+        raise ValueError(f"{path} is a folder, not a checkpoint file")
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=False)
+    except FileNotFoundError:
+        raise
+    except Exception as exc:  # a damaged file can fail to unpickle in many ways
+        detail = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        raise ValueError(f"{path} is truncated or corrupt ({detail}); delete it to start the "
+                         "run over, or restore a good copy") from None
+    missing = ([k for k in CHECKPOINT_KEYS if k not in state] if isinstance(state, dict)
+               else list(CHECKPOINT_KEYS))
+    if missing or not ("params" in state or "qparams" in state):
+        raise ValueError(f"{path} is not a lava_diffpc checkpoint (it lacks "
+                         f"{', '.join(missing) or 'params'}); pass a checkpoint-*.pt written "
+                         "by 'python -m lava_diffpc train'")
+    return state
+
+
+def all_finite(tensors: list[torch.Tensor]) -> bool:
+    """Whether every entry of every tensor is finite (one device sync)."""
+    return bool(torch.stack([torch.isfinite(t).all() for t in tensors]).all())
 
 
 @torch.no_grad()
@@ -179,12 +214,12 @@ def evaluate(model, x: torch.Tensor, y: torch.Tensor, *, batch_size: int = 1000,
 
 
 def epoch_record(name: str, epoch: int, seen: dict[str, Any], test_acc: float,
-                 eval_seconds: float) -> dict[str, Any]:
+                 eval_seconds: float, backend: str) -> dict[str, Any]:
     """The history entry of a finished epoch (0-based ``epoch``) of any trainer: training
     accuracy and throughput from the epoch's counters ``seen`` (``correct``, ``seen``,
-    ``seconds``), test accuracy and evaluation time."""
+    ``seconds``), test accuracy (measured with ``backend``) and evaluation time."""
     return {
-        "model": name, "epoch": epoch + 1,
+        "model": name, "epoch": epoch + 1, "backend": backend,
         "train_acc": seen["correct"] / max(seen["seen"], 1), "test_acc": test_acc,
         "train_seconds": seen["seconds"],
         "train_samples_per_s": seen["seen"] / max(seen["seconds"], 1e-9),
@@ -220,6 +255,7 @@ class Trainer:
         self.batches_per_epoch = math.ceil(len(self.x_train) / cfg.batch_size)
         self.total_batches = cfg.epochs * self.batches_per_epoch
         self.epoch, self.batch = 0, 0  # position of the next batch
+        self.saved_at: tuple[int, int] | None = None  # (epoch, batch) of the last checkpoint
         self.history: list[dict[str, Any]] = []
         self._epoch_acc = {"correct": 0, "seen": 0, "seconds": 0.0}
         self._epoch_stats = self._new_stats()
@@ -249,13 +285,24 @@ class Trainer:
 
     def save(self) -> None:
         if self.checkpoint_path is not None:
+            if not all_finite(self.model.parameters):  # never overwrite a good checkpoint
+                raise self._diverged("weights")
             self._fold_counters()
             if self.rank == 0:
                 save_atomic(self.state_dict(), self.checkpoint_path)
+            self.saved_at = (self.epoch, self.batch)
+
+    def _diverged(self, what: str) -> Diverged:
+        kept = ("nothing was saved" if self.checkpoint_path is None else
+                f"the last good checkpoint {self.checkpoint_path} is kept"
+                if self.saved_at else "no checkpoint was written yet")
+        return Diverged(f"{self.name} diverged at epoch {self.epoch + 1}, batch "
+                        f"{self.batch + 1}: non-finite {what} (NaN or inf); {kept}; train again "
+                        "in another --out with a lower --lr, a --clip or another schedule")
 
     def load(self, path: Path) -> None:
         """Continue from a checkpoint (in a process group: rank 0's file, on every rank)."""
-        state = distributed.load_on_main(path)
+        state = distributed.load_on_main(path, read_checkpoint)
         if state["name"] != self.name:
             raise ValueError(f"{path} holds a {state['name']} run, not {self.name}")
         for p, saved in zip(self.model.parameters, state["params"]):
@@ -265,6 +312,7 @@ class Trainer:
             p.copy_(saved.to(p))
         self.optimizer.load_state_dict(state["optimizer"])
         self.epoch, self.batch = state["epoch"], state["batch"]
+        self.saved_at = (self.epoch, self.batch)
         self.history = state["history"]
         self._epoch_acc = state["epoch_acc"]
         self._epoch_stats = state["epoch_stats"]
@@ -342,6 +390,8 @@ class Trainer:
             else:  # a short last batch left this rank no rows
                 grads, pred = [torch.zeros_like(p) for p in params], y
             grads = distributed.average(grads, len(y) / self._batch_rows)
+        if not all_finite(grads):  # before the step: the weights stay the last good ones
+            raise self._diverged("gradients or loss")
         for p, g in zip(params, grads):
             p.grad = g
         if self.cfg.clip > 0:
@@ -359,7 +409,7 @@ class Trainer:
         acc = evaluate(self.model, self.x_test, self.y_test, batch_size=self.cfg.eval_batch_size,
                        stats=test_stats, progress=progress, shard=True)
         record = epoch_record(self.name, self.epoch, self._epoch_acc, acc,
-                              time.perf_counter() - start)
+                              time.perf_counter() - start, REFERENCE_BACKEND)
         record["lr_end"] = self._lr_at((self.epoch + 1) * self.batches_per_epoch - 1)
         if self._epoch_stats is not None:
             record["train_comm"] = self._epoch_stats.to_dict()
@@ -373,7 +423,10 @@ class Trainer:
 
 
 def write_json(obj: Any, path: Path) -> None:
-    """Write JSON atomically."""
+    """Write JSON atomically (the temporary file goes whatever happens)."""
     tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(obj, indent=2))
-    os.replace(tmp, path)
+    try:
+        tmp.write_text(json.dumps(obj, indent=2))
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)

@@ -41,7 +41,8 @@ def test_loihi2_backend_without_lava_loihi_stops_with_a_clear_message(digits_run
     assert "lava-loihi" in err and "bit-level specification" in err
 
 
-def test_unknown_backend_is_refused():
-    assert "fixedsim" in BACKENDS
-    with pytest.raises(SystemExit):
-        main(["evaluate", "somewhere", "--backend", "gpu-magic"])
+def test_unknown_backend_is_refused_in_one_line_naming_the_backends(capsys):
+    assert main(["evaluate", "somewhere", "--backend", "gpu-magic"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("error: ") and "'gpu-magic'" in err
+    assert all(f"'{b}'" in err for b in BACKENDS)

@@ -22,7 +22,6 @@ from lava_diffpc.data import (
     validate_batch,
 )
 
-REPO = Path(__file__).resolve().parents[1]
 IDX_STEMS = {
     ("train", "images"): "train-images-idx3-ubyte",
     ("train", "labels"): "train-labels-idx1-ubyte",
@@ -283,6 +282,84 @@ def test_cifar_python_batches(tmp_path: Path) -> None:
     assert ds.x_train[3, 1, 5, 6] == pytest.approx(value, abs=1e-5)
 
 
+def _one_line_naming(exc: pytest.ExceptionInfo, path: Path) -> str:
+    msg = str(exc.value)
+    assert "\n" not in msg and str(path) in msg, msg
+    return msg
+
+
+def test_a_folder_named_like_a_data_file_is_named(tmp_path: Path) -> None:
+    _write_idx_set(tmp_path)
+    labels = tmp_path / "MNIST" / "raw" / "t10k-labels-idx1-ubyte.gz"
+    labels.unlink()
+    labels.mkdir()
+    with pytest.raises(ValueError) as err:
+        load_dataset("mnist", tmp_path)
+    assert "is a folder (or another non-file), not a data file" in _one_line_naming(err, labels)
+    npz = tmp_path / "cifar10" / "cifar10_train_full_test_first1000.npz"
+    npz.mkdir(parents=True)
+    with pytest.raises(ValueError) as err:
+        load_dataset("cifar10", tmp_path)
+    _one_line_naming(err, npz)
+    data_file = tmp_path / "not-a-folder"
+    data_file.write_text("")
+    with pytest.raises(ValueError, match="is a file, not a folder"):
+        load_dataset("mnist", data_file)
+
+
+@pytest.mark.parametrize("labels, problem", [
+    (np.array([0.0, 1.5, 2.0, 3.0, 4.0, 5.0]), "must be integers, got dtype float64"),
+    (np.array(["a", "b", "c", "d", "e", "f"]), "must be integers, got dtype <U1"),
+    (np.eye(10, dtype=np.int64)[:6], r"should have shape \(6,\) for 6 images, got \(6, 10\)"),
+    (np.arange(5), r"should have shape \(6,\) for 6 images, got \(5,\)"),
+])
+def test_cifar_npz_labels_that_are_no_class_indices_name_the_file(tmp_path: Path, labels,
+                                                                  problem) -> None:
+    arrays = _write_cifar_npz(tmp_path)
+    npz = tmp_path / "cifar10" / "cifar10_train_full_test_first1000.npz"
+    np.savez(npz, **{**arrays, "y_train": labels})
+    with pytest.raises(ValueError, match=problem) as err:
+        load_dataset("cifar10", tmp_path)
+    assert "'y_train'" in _one_line_naming(err, npz)
+
+
+def test_cifar_npz_of_object_arrays_or_wrong_dimensions_names_the_file(tmp_path: Path) -> None:
+    arrays = _write_cifar_npz(tmp_path)
+    npz = tmp_path / "cifar10" / "cifar10_train_full_test_first1000.npz"
+    objects = np.empty(6, dtype=object)
+    objects[:] = [np.zeros(3)] * 6
+    np.savez(npz, **{**arrays, "y_train": objects})
+    with pytest.raises(ValueError, match="plain arrays") as err:
+        load_dataset("cifar10", tmp_path)
+    _one_line_naming(err, npz)
+    np.savez(npz, **{**arrays, "x_train": arrays["x_train"][..., 0]})  # (N, 32, 32)
+    with pytest.raises(ValueError, match=r"should be \(N, 32, 32, 3\) uint8 HWC") as err:
+        load_dataset("cifar10", tmp_path)
+    _one_line_naming(err, npz)
+    np.save(npz.with_suffix(".npy"), arrays["x_train"])
+    npz.with_suffix(".npy").rename(npz)  # one array, not an archive
+    with pytest.raises(ValueError, match="not an npz archive") as err:
+        load_dataset("cifar10", tmp_path)
+    _one_line_naming(err, npz)
+
+
+def test_cifar_batches_with_labels_that_are_no_integers_name_the_file(tmp_path: Path) -> None:
+    folder = tmp_path / "cifar-10-batches-py"
+    folder.mkdir()
+    for fname in [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]:
+        labels = [0.5, 1.0] if fname == "data_batch_3" else [1, 2]
+        with open(folder / fname, "wb") as fh:
+            pickle.dump({b"data": np.zeros((2, 3072), np.uint8), b"labels": labels}, fh)
+    with pytest.raises(ValueError, match="must be integers") as err:
+        load_dataset("cifar10", tmp_path)
+    _one_line_naming(err, folder / "data_batch_3")
+    with open(folder / "data_batch_3", "wb") as fh:
+        pickle.dump([1, 2, 3], fh)
+    with pytest.raises(ValueError, match="not a CIFAR-10 batch") as err:
+        load_dataset("cifar10", tmp_path)
+    _one_line_naming(err, folder / "data_batch_3")
+
+
 def test_cifar_missing_names_both_layouts(tmp_path: Path) -> None:
     with pytest.raises(FileNotFoundError) as err:
         load_dataset("cifar10", tmp_path)
@@ -297,12 +374,13 @@ def test_cifar_missing_names_both_layouts(tmp_path: Path) -> None:
 
 def test_resolve_data_dir(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setenv(DATA_ENV, str(tmp_path / "from_env"))
-    assert resolve_data_dir(None) == tmp_path / "from_env"
-    assert resolve_data_dir(tmp_path / "explicit") == tmp_path / "explicit"
-    assert resolve_data_dir(str(tmp_path)) == tmp_path
+    assert resolve_data_dir(None) == (tmp_path / "from_env", f"${DATA_ENV}")
+    assert resolve_data_dir(tmp_path / "explicit") == (tmp_path / "explicit",
+                                                       "data_dir argument")
+    assert resolve_data_dir(str(tmp_path))[0] == tmp_path
     monkeypatch.delenv(DATA_ENV)
     monkeypatch.chdir(tmp_path)
-    assert resolve_data_dir(None) == tmp_path / "data"
+    assert resolve_data_dir(None)[0] == tmp_path / "data"
 
 
 def test_env_var_is_used_by_loader(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
@@ -433,16 +511,12 @@ def test_module_imports_no_lava_or_torch() -> None:
 # --------------------------------------------------------------------------- real files
 
 
-def _shared_datasets() -> Path:
-    env = os.environ.get(DATA_ENV)
-    return Path(env) if env else (REPO.parent / "shared" / "datasets")
-
-
-REAL = _shared_datasets()
+REAL = Path(os.environ.get(DATA_ENV, "")) if os.environ.get(DATA_ENV) else None
 
 
 @pytest.mark.skipif(
-    not (REAL / "MNIST" / "raw").is_dir(), reason=f"real MNIST files not found in {REAL}"
+    REAL is None or not (REAL / "MNIST" / "raw").is_dir(),
+    reason=f"real MNIST files: set {DATA_ENV} to a folder with MNIST/raw/",
 )
 def test_real_mnist() -> None:
     ds = load_dataset("mnist", REAL)
@@ -454,8 +528,8 @@ def test_real_mnist() -> None:
 
 
 @pytest.mark.skipif(
-    not (REAL / "FashionMNIST" / "raw").is_dir(),
-    reason=f"real Fashion-MNIST files not found in {REAL}",
+    REAL is None or not (REAL / "FashionMNIST" / "raw").is_dir(),
+    reason=f"real Fashion-MNIST files: set {DATA_ENV} to a folder with FashionMNIST/raw/",
 )
 def test_real_fashion_mnist() -> None:
     ds = load_dataset("fashion-mnist", REAL, limit_test=10)

@@ -91,7 +91,7 @@ def _worker(rank, world, ports, tmp):
     train.Trainer.load, train.Trainer._finish_epoch = logged_load, keep_weights
     runs = {"straight": ["--out", f"{tmp}/straight", "--batch-size", "16"],
             "odd": ["--out", f"{tmp}/odd", "--batch-size", "15"],
-            "crash": ["--out", f"{tmp}/resumed", "--batch-size", "16", "--models", "diffpc"],
+            "crash": ["--out", f"{tmp}/resumed", "--batch-size", "16"],
             "resume": ["--out", f"{tmp}/resumed", "--batch-size", "16", "--resume"]}
     for (scenario, extra), port in zip(runs.items(), ports):
         os.environ.update(_torchrun_env(rank, world, port))
@@ -100,12 +100,9 @@ def _worker(rank, world, ports, tmp):
         if scenario == "resume":
             train.Trainer._train_batch = train_batch
         err = io.StringIO()
-        try:
-            with contextlib.redirect_stderr(err):
-                log["rc"][scenario] = main(ARGS + extra)
-        except KeyboardInterrupt:
-            log["rc"][scenario] = "interrupted"
-            assert not distributed.active()  # the session left the group on the way out
+        with contextlib.redirect_stderr(err):
+            log["rc"][scenario] = main(ARGS + extra)
+        assert not distributed.active()  # the session left the group on the way out
         log["stderr"][scenario] = err.getvalue()
     (tmp / f"log{rank}.json").write_text(json.dumps(log))
     torch.save(weights, tmp / f"weights{rank}.pt")
@@ -156,11 +153,16 @@ def test_two_cpu_ranks_match_one_process_write_once_and_resume(tmp_path):
                 in log["stderr"]["odd"].splitlines())
     assert not (tmp_path / "odd" / "checkpoint-diffpc.pt").exists()
 
-    # interrupted mid-epoch 1, resumed on both ranks from rank 0's checkpoint (diffpc at
-    # batch 6; bp starts afresh), continues to the uninterrupted run's weights and records
+    # interrupted mid-epoch 1 (exit 130, one line naming the command that continues),
+    # resumed on both ranks from rank 0's checkpoint (diffpc at batch 6; bp had not started
+    # and starts afresh), continues to the uninterrupted run's weights and records
     for log in logs:
-        assert log["rc"] == {"straight": 0, "odd": 2, "crash": "interrupted", "resume": 0}
+        assert log["rc"] == {"straight": 0, "odd": 2, "crash": 130, "resume": 0}
         assert log["loads"] == [["diffpc", 0, 6]]
+        line, = log["stderr"]["crash"].splitlines()
+        assert line.startswith("interrupted at epoch 1, batch 7 of diffpc (last checkpoint: "
+                               "diffpc at epoch 1, batch 6); continue with: ")
+        assert line.endswith("--resume") and "Traceback" not in log["stderr"]["crash"]
     for name in ("diffpc", "bp"):
         resumed = _final_params(tmp_path / "resumed", name)
         straight = _final_params(tmp_path / "straight", name)

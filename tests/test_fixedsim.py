@@ -140,7 +140,9 @@ def test_spike_counts_match_reference():
         torch.tensor(x_int * FMT.lsb), torch.tensor(labels), stats=s_f)
     for p in ("ff", "learn"):
         assert s_i.activity[p].tolist() == s_f.activity[p].tolist()
+        assert s_i.error[p].tolist() == s_f.error[p].tolist()
         assert s_i.samples[p] == s_f.samples[p] == 8
+    assert s_i.error["learn"].sum() > 0 and s_i.error["ff"].sum() == 0  # errors flow
 
 
 @pytest.mark.slow

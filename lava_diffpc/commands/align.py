@@ -9,35 +9,82 @@ from typing import Any
 import torch
 
 from lava_diffpc.commands.common import OPTION_TYPES, add_common, check_arch, load_data
+from lava_diffpc.commands.options import check_value, describe
 from lava_diffpc.presets import PRESETS, parse_layers, preset
+from lava_diffpc.train import network_config
 
 
 def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
-    al = sub.add_parser("align", help="per-layer cosine of DiffPC's local gradients with "
-                                      "backprop's, for the preset and variants of it")
-    al.add_argument("--preset", default="digits", choices=sorted(PRESETS))
-    al.add_argument("--variant", action="append", default=[],
-                    help="options to change, e.g. 'm=-2' or 'm=-3,target_scale=2' "
-                         "(repeatable; the preset itself is always the first row)")
-    al.add_argument("--warmup-batches", type=int, default=100,
-                    help="backprop AdamW steps before comparing (0: at initialisation)")
-    al.add_argument("--batch-size", type=int, default=256)
-    al.add_argument("--seed", type=int, default=0)
+    al = sub.add_parser(
+        "align", help="per-layer cosine of DiffPC's local gradients with backprop's, for "
+                      "the preset and variants of it",
+        description="Warm a network up with backprop, then compare DiffPC's local weight "
+                    "updates with backprop's gradients on held-back samples, layer by layer "
+                    "(cosine and norm ratio), for the preset and each --variant. Exit codes: "
+                    "0 done, 2 bad input, 130 interrupted.")
+    al.add_argument("--preset", default="digits", choices=sorted(PRESETS),
+                    help="the configuration to start from; default: digits")
+    al.add_argument("--variant", action="append", default=[], metavar="NAME=VALUE,...",
+                    help="training options to change for one more row, e.g. 'm=-2' or "
+                         "'m=-3,target_scale=2' (names as in 'train --help', which gives "
+                         "their ranges; only the options of the network, its schedule and its "
+                         f"target apply: {', '.join(VARIANT_KEYS)}); repeatable; the preset "
+                         "itself is always the first row; default: the preset alone")
+    al.add_argument("--warmup-batches", type=int, default=100, metavar="N",
+                    help=describe("warmup_batches", "backprop AdamW steps before comparing "
+                                                    "(0: compare at initialisation)", 100))
+    al.add_argument("--batch-size", type=int, default=256, metavar="N",
+                    help=describe("batch_size", "samples per warm-up step and in the compared "
+                                                "batch", 256))
+    al.add_argument("--seed", type=int, default=0,
+                    help=describe("seed", "seed of the initial weights", 0))
     add_common(al)
 
     return al
 
 
+# Options that change the network, its schedule or its target: the ones a
+# gradient comparison depends on (the optimizer, the loop and dropout do not apply here).
+VARIANT_KEYS = ("arch", "m", "n", "c1", "c2", "schedule", "a", "gamma", "gamma_mode",
+                "presyn", "target_scale", "bp_loss", "input_gate")
+
+
+def _bool(text: str) -> bool:
+    return {"true": True, "false": False}[text.strip().lower()]
+
+
+_bool.__name__ = "true or false"
+VARIANT_TYPES = {**OPTION_TYPES, "input_gate": _bool}
+
+
 def parse_variant(text: str) -> dict[str, Any]:
-    """``"m=-3,target_scale=2"`` -> ``{"m": -3, "target_scale": 2.0}`` (train option types)."""
+    """``"m=-3,target_scale=2"`` -> ``{"m": -3, "target_scale": 2.0}`` (train option types,
+    checked against the options' ranges); ValueError naming the item that does not apply
+    or cannot be parsed."""
     out: dict[str, Any] = {}
-    for item in filter(None, (t.strip() for t in text.split(","))):
+    items = [t.strip() for t in text.split(",") if t.strip()]
+    if not items:
+        raise ValueError(f"bad --variant {text!r}: empty; expected name=value items")
+    for item in items:
         key, sep, value = item.partition("=")
         key = key.strip().replace("-", "_")
-        if not sep or key not in OPTION_TYPES:
+        if not sep or not value.strip():
             raise ValueError(f"bad --variant item {item!r}: expected name=value with a name "
-                             f"from {sorted(OPTION_TYPES)}")
-        out[key] = OPTION_TYPES[key](value.strip())
+                             f"from {sorted(VARIANT_KEYS)}")
+        if key not in VARIANT_KEYS:
+            why = ("does not apply to a gradient comparison" if key in OPTION_TYPES
+                   else "is no training option")
+            raise ValueError(f"bad --variant item {item!r}: {key!r} {why}; expected name=value "
+                             f"with a name from {sorted(VARIANT_KEYS)}")
+        if key in out:
+            raise ValueError(f"bad --variant {text!r}: {key!r} given twice")
+        try:
+            out[key] = VARIANT_TYPES[key](value.strip())
+        except (ValueError, KeyError):
+            kind = VARIANT_TYPES[key].__name__
+            raise ValueError(f"bad --variant item {item!r}: {value.strip()!r} is not "
+                             f"{'an' if kind == 'int' else 'a'} {kind}") from None
+        check_value(key, out[key], f"--variant {key}")
     return out
 
 
@@ -46,9 +93,14 @@ def run(args: argparse.Namespace) -> None:
 
     base = {**preset(args.preset), "seed": args.seed}
     variants = [("preset", {})] + [(v, parse_variant(v)) for v in args.variant]
+    for _, variant in variants:  # every variant's network and schedule, before any work
+        network_config({**base, **variant})
     arch = parse_layers(base["arch"])
     ds = load_data(base["dataset"], args, flatten=not arch.convs)
     check_arch(arch, ds)
+    for _, variant in variants[1:]:
+        if "arch" in variant:
+            check_arch(parse_layers(variant["arch"]), ds)
     x, y = torch.from_numpy(ds.x_train), torch.from_numpy(ds.y_train)
     if len(x) < 2 * args.batch_size:
         raise ValueError(f"--batch-size {args.batch_size} needs >= {2 * args.batch_size} "

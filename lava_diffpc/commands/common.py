@@ -3,60 +3,62 @@
 from __future__ import annotations
 
 import argparse
+import hashlib
+import sys
 from dataclasses import replace
 from typing import Any
 
-from lava_diffpc.data import DATA_ENV, Dataset, held_out_split, load_dataset, validate_batch
+from lava_diffpc.commands.options import OPTION_TYPES, RULES, describe
+from lava_diffpc.data import (
+    DATA_ENV,
+    Dataset,
+    held_out_indices,
+    held_out_split,
+    load_dataset,
+    validate_batch,
+)
 from lava_diffpc.engine.step import ENGINE_CHOICES
 from lava_diffpc.presets import NetArch, preset
 
-OPTION_TYPES: dict[str, Any] = {
-    "dataset": str, "arch": str, "m": int, "n": int, "c1": int, "c2": int, "schedule": str,
-    "a": float, "gamma": float, "gamma_mode": str, "presyn": str, "target_scale": float,
-    "dropout": float, "optimizer": str, "lr": float, "weight_decay": float, "clip": float,
-    "lr_schedule": str, "batch_size": int, "epochs": int, "bp_loss": str, "heldout": int,
-    "rule": str, "lr_shift": int, "err_shift": int, "headroom": int, "lr_shift_decay": int,
-}
-OPTION_HELP = {
-    "rule": "how DiffPC learns: 'local' (the float reference's local gradients with the "
-            "optimizer, on batches) or 'onchip' (the integer on-chip rule in the fast "
-            "fixed-point simulator: per-sample updates, 8-bit weights, bit-exact with the Lava "
-            "fixed_pt graph; presyn x_A, no dropout; --batch-size then only sets the progress "
-            "and checkpoint chunk) (default local)",
-    "lr_shift": "on-chip rule: learning rate 2**-lr_shift (default 7)",
-    "err_shift": "on-chip rule: the 8-bit error factor is e_T in units of 2**(err_shift - 12) "
-                 "(default 5)",
-    "headroom": "on-chip rule: bits the initial weights leave free to grow before the 8-bit "
-                "mantissas saturate (default 2)",
-    "lr_shift_decay": "on-chip rule: halve the learning rate (lr_shift + 1) every N epochs; "
-                      "0: constant (default 0)",
-    "heldout": "hold out N random training samples (seed 0), train on the rest and report "
-               "accuracy on them (heldout_acc) as well as on the test split (test_acc); "
-               "0: off (CIFAR presets: 5000)",
-}
-RULES = ("local", "onchip")
+__all__ = ["OPTION_TYPES", "RULES", "HELDOUT_SEED", "TRAIN_FIELDS", "add_common",
+           "resolve_options", "load_data", "split_heldout", "heldout_record", "check_arch",
+           "show_progress"]
+
 HELDOUT_SEED = 0  # the held-out slice is part of the data set, the same for every --seed
 TRAIN_FIELDS = ("epochs", "batch_size", "optimizer", "lr", "weight_decay", "clip",
                 "lr_schedule", "seed")
 
 
-def add_common(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--data-dir", default=None,
-                   help="folder with MNIST/, FashionMNIST/, cifar10/ "
-                        f"(default: ${DATA_ENV} or ./data)")
+def add_common(p: argparse.ArgumentParser, limit_test_default: str = "all") -> None:
+    p.add_argument("--data-dir", default=None, metavar="DIR",
+                   help="folder with MNIST/, FashionMNIST/, cifar10/ (digits needs none); "
+                        f"default: ${DATA_ENV}, else ./data")
     p.add_argument("--download", action="store_true",
-                   help="fetch a missing data set with torchvision (needs internet)")
-    p.add_argument("--device", default="cpu", help="cpu or cuda")
-    p.add_argument("--limit-test", type=int, default=None, help="use the first N test samples")
-    p.add_argument("--no-progress", action="store_true", help="no progress bars")
-    p.add_argument("--threads", type=int, default=None,
-                   help="CPU threads for torch (default: torch's choice; use 1 on a busy machine)")
+                   help="fetch a missing data set with torchvision (needs internet); "
+                        "default: off")
+    p.add_argument("--device", default="cpu",
+                   help="torch device of the float models: cpu, cuda or cuda:N; default: cpu")
+    p.add_argument("--limit-test", type=int, default=None, metavar="N",
+                   help=describe("limit_test", "use only the first N test samples",
+                                 limit_test_default))
+    p.add_argument("--no-progress", action="store_true",
+                   help="no progress bars (they show only when stdout is a terminal); "
+                        "default: off")
+    p.add_argument("--threads", type=int, default=None, metavar="N",
+                   help=describe("threads", "CPU threads for torch (use 1 on a busy machine)",
+                                 "torch's choice"))
     p.add_argument("--engine", default="auto", choices=ENGINE_CHOICES,
                    help="how DiffPC's network step runs: fast (event-driven, still layers "
                         "skipped), compiled (the same with torch.compile'd kernels; tens of "
                         "seconds to compile once per process), plain (every layer every step); "
-                        "auto picks compiled for large batches x layers (default: auto). "
-                        "All give the same results.")
+                        "auto picks compiled for large batches x layers; all give the same "
+                        "results; default: auto")
+
+
+def show_progress(args: argparse.Namespace) -> bool:
+    """Progress bars only on a terminal: redirected output gets the plain per-epoch lines
+    (no carriage-return frames in a log file)."""
+    return not getattr(args, "no_progress", False) and sys.stdout.isatty()
 
 
 def resolve_options(args: argparse.Namespace) -> dict[str, Any]:
@@ -68,7 +70,7 @@ def resolve_options(args: argparse.Namespace) -> dict[str, Any]:
             opts[name] = value
     if args.input_gate:
         opts["input_gate"] = True
-    if args.augment is not None:
+    if getattr(args, "augment", None) is not None:
         opts["augment"] = args.augment
     opts["seed"] = args.seed
     return opts
@@ -94,6 +96,9 @@ def split_heldout(ds: Dataset, n: int) -> tuple[Dataset, Dataset | None]:
     """
     if n <= 0:
         return ds, None
+    if n >= len(ds.y_train):
+        raise ValueError(f"--heldout {n} leaves no training samples: {ds.name} has "
+                         f"{len(ds.y_train)} (after --limit-train); hold out fewer")
     held = held_out_split(ds, n, seed=HELDOUT_SEED)
     mean_z = (held.mean - ds.mean) / ds.std
     std_z = held.std / ds.std
@@ -108,13 +113,24 @@ def split_heldout(ds: Dataset, n: int) -> tuple[Dataset, Dataset | None]:
     return main, held
 
 
+def heldout_record(n_train: int, n: int) -> dict[str, Any] | None:
+    """What identifies a held-out split: its size, seed, the number of training samples it
+    was drawn from and a digest of the held-out indices (None when nothing is held out).
+    ``evaluate`` recomputes it to check it reports on exactly the run's held-out samples."""
+    if n <= 0:
+        return None
+    idx, _ = held_out_indices(n_train, n, HELDOUT_SEED)
+    digest = hashlib.sha256(idx.astype("<i8").tobytes()).hexdigest()
+    return {"n": n, "seed": HELDOUT_SEED, "from_train_samples": n_train, "sha256": digest}
+
+
 def check_arch(arch: NetArch, ds: Dataset) -> None:
     sizes = arch.sizes
     if sizes[0] != ds.n_features or sizes[-1] != ds.n_classes:
-        raise SystemExit(f"error: --arch {'-'.join(map(str, sizes))} does not fit {ds.name}: "
+        raise ValueError(f"--arch {'-'.join(map(str, sizes))} does not fit {ds.name}: "
                          f"it needs {ds.n_features} inputs and {ds.n_classes} outputs")
     if arch.convs and arch.input_shape != ds.image_shape:
-        raise SystemExit(f"error: --arch input {'x'.join(map(str, arch.input_shape))} does not "
+        raise ValueError(f"--arch input {'x'.join(map(str, arch.input_shape))} does not "
                          f"fit {ds.name}'s {'x'.join(map(str, ds.image_shape))} images")
 
 

@@ -8,7 +8,9 @@ from lava_diffpc.presets import PRESETS
 
 
 def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
-    return sub.add_parser("presets", help="list the named presets")
+    return sub.add_parser("presets", help="list the named presets",
+                          description="List the named presets with what they train; "
+                                      "'train --help' gives every option's preset values.")
 
 
 def run(args: argparse.Namespace) -> None:

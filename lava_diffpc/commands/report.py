@@ -8,12 +8,16 @@ from pathlib import Path
 
 
 def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
-    rp = sub.add_parser("report", help="regenerate the result tables of the README and docs "
-                                       "from the JSON files in docs/results")
+    rp = sub.add_parser(
+        "report", help="regenerate the result tables of the README and docs from the JSON "
+                       "files in docs/results",
+        description="Rewrite the <!-- report:NAME --> blocks of Markdown files from the JSON "
+                    "results. Exit codes: 0 done, 2 bad input, 130 interrupted.")
     rp.add_argument("files", nargs="*", default=["README.md", "docs/results.md"],
-                    help="Markdown files whose <!-- report:NAME --> blocks to rewrite "
-                         "(default: README.md docs/results.md)")
-    rp.add_argument("--results", default="docs/results", help="folder of the JSON results")
+                    help="Markdown files whose <!-- report:NAME --> blocks to rewrite; "
+                         "default: README.md docs/results.md")
+    rp.add_argument("--results", default="docs/results", metavar="DIR",
+                    help="folder of the JSON results; default: docs/results")
 
     return rp
 

@@ -4,11 +4,20 @@ Starts from a named preset (default ``digits``, the embedded data set) and lets 
 override it; prints a table row per epoch, writes ``config.json``, ``results.json`` and
 atomic checkpoints into the run folder; ``--resume`` continues an interrupted run exactly
 where it stopped. Data-parallel when started by ``torchrun`` (:mod:`lava_diffpc.distributed`).
+
+Everything is checked before the run folder is touched (options, data, the folder itself,
+its lock, and on ``--resume`` the stored options): a refused start leaves no folder behind.
+``--resume`` takes the run's stored options; only the budget (``--epochs``,
+``--max-minutes``) and how the run executes (``--device``, ``--engine``, ``--threads``,
+``--data-dir``, ``--no-progress``) may change.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import json
+import shlex
 import time
 from pathlib import Path
 from typing import Any
@@ -17,47 +26,85 @@ import torch
 
 from lava_diffpc import distributed
 from lava_diffpc.commands.common import (
-    OPTION_HELP,
     OPTION_TYPES,
-    RULES,
     TRAIN_FIELDS,
     add_common,
     check_arch,
+    heldout_record,
     load_data,
     resolve_options,
+    show_progress,
     split_heldout,
 )
+from lava_diffpc.commands.options import Parser, check_options, describe, flag
 from lava_diffpc.data import Dataset
 from lava_diffpc.fixed_point import quantize_input
 from lava_diffpc.onchip import ONCHIP_NAME, OnChipTrainer
-from lava_diffpc.presets import COMMON, PRESETS, parse_layers
-from lava_diffpc.train import MODEL_KINDS, TrainConfig, Trainer, build_model, evaluate, write_json
+from lava_diffpc.presets import PRESETS, parse_layers
+from lava_diffpc.runfolder import (
+    CONFIG_NAME,
+    RunLock,
+    check_folder,
+    open_run_folder,
+    read_config,
+)
+from lava_diffpc.train import (
+    MODEL_KINDS,
+    TrainConfig,
+    Trainer,
+    build_model,
+    evaluate,
+    network_config,
+    write_json,
+)
+
+BUDGET = ("epochs",)  # stored options a resumed run may change (--max-minutes is not stored)
 
 
 def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
-    tr = sub.add_parser("train", help="train DiffPC (and the backprop baseline)")
-    tr.add_argument("--preset", default="digits", choices=sorted(PRESETS))
+    tr = sub.add_parser(
+        "train", help="train DiffPC (and the backprop baseline)",
+        description="Train DiffPC and its baselines from a preset; every option below "
+                    "overrides the preset's value. Time is counted in steps: a sample runs "
+                    "(c1 + c2) * n steps, the threshold halving from 2**m over each n-step "
+                    "cycle. Exit codes: 0 done, 1 the run failed (diverged, or a file could "
+                    "not be written; the last good checkpoint is kept), 2 bad input, 130 "
+                    "interrupted (continue with --resume).")
+    tr.add_argument("--preset", default="digits", choices=sorted(PRESETS),
+                    help="named configuration the options start from ('python -m "
+                         "lava_diffpc presets' lists them); default: digits")
     for name, typ in OPTION_TYPES.items():
-        flag = "--" + name.replace("_", "-")
-        tr.add_argument(flag, type=typ, default=None, help=OPTION_HELP.get(
-            name, f"override the preset (common default: {COMMON.get(name, '-')})"))
+        tr.add_argument(flag(name), type=typ, default=None, help=describe(name))
     tr.add_argument("--input-gate", action="store_true", default=None,
-                    help="spiking-ReLU gate on the input layer (default off: signed input)")
+                    help="pass the input layer through the spiking-ReLU gate (negative inputs "
+                         "send nothing); default: off, the input carries signed values")
     tr.add_argument("--augment", action=argparse.BooleanOptionalAction, default=None,
                     help="random 4-pixel-padded crops and horizontal flips of the training "
-                         "images, the same for every model (conv nets; default: on for the "
-                         "CIFAR presets, off otherwise)")
+                         "images, the same for every model (conv nets only); default: on for "
+                         "the CIFAR presets, off otherwise")
     tr.add_argument("--models", default="diffpc,bp",
-                    help="comma list of the models to train side by side: diffpc, bp (its "
-                         "backprop twin, same objective), bp-ce (backprop with cross-entropy), "
-                         "pc (standard predictive coding) (default diffpc,bp)")
-    tr.add_argument("--seed", type=int, default=0)
-    tr.add_argument("--out", default=None, help="run folder (default runs/<preset>-s<seed>)")
-    tr.add_argument("--resume", action="store_true", help="continue the run in --out")
-    tr.add_argument("--checkpoint-every", type=int, default=50, help="batches between checkpoints")
-    tr.add_argument("--limit-train", type=int, default=None, help="use the first N train samples")
-    tr.add_argument("--max-minutes", type=float, default=None,
-                    help="stop before an epoch that would end past this wall-clock budget")
+                    help=f"comma list of the models to train: {', '.join(MODEL_KINDS)} "
+                         "(DiffPC, its backprop twin with DiffPC's squared error, the twin "
+                         "with cross-entropy, standard predictive coding); default: diffpc,bp")
+    tr.add_argument("--seed", type=int, default=0,
+                    help=describe("seed", "seed of the initial weights, the sample order and "
+                                          "the dropout masks", 0))
+    tr.add_argument("--out", default=None, metavar="DIR",
+                    help="run folder for config.json, results.json and checkpoints; default: "
+                         "runs/<preset>-s<seed>")
+    tr.add_argument("--resume", action="store_true",
+                    help="continue the run in --out from its checkpoints, with its stored "
+                         "options (only --epochs and --max-minutes may change); default: off")
+    tr.add_argument("--checkpoint-every", type=int, default=50, metavar="N",
+                    help=describe("checkpoint_every", "batches between checkpoints (one is "
+                                                      "also written at each epoch's end)", 50))
+    tr.add_argument("--limit-train", type=int, default=None, metavar="N",
+                    help=describe("limit_train", "use only the first N training samples",
+                                  "all"))
+    tr.add_argument("--max-minutes", type=float, default=None, metavar="MIN",
+                    help=describe("max_minutes", "wall-clock budget in minutes: stop before "
+                                                 "an epoch that would end past it",
+                                  "no limit"))
     add_common(tr)
 
     return tr
@@ -65,10 +112,12 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
     """The ``train`` command's arguments alone (for programs that train, e.g. the demo)."""
-    parser = argparse.ArgumentParser(prog="train")
+    parser = Parser(prog="train")
     sub = parser.add_subparsers(dest="command", required=True)
     add_parser(sub)
-    return parser.parse_args(["train", *argv])
+    args = parser.parse_args(["train", *argv])
+    args.argv = ["train", *argv]
+    return args
 
 
 def _row(rec: dict[str, Any]) -> str:
@@ -78,34 +127,124 @@ def _row(rec: dict[str, Any]) -> str:
     held = f"{100 * rec['heldout_acc']:>10.2f}" if "heldout_acc" in rec else ""
     return (f"{rec['model']:<7}{rec['epoch']:>6}{100 * rec['train_acc']:>10.2f}"
             f"{100 * rec['test_acc']:>10.2f}{rec['train_samples_per_s']:>11.0f}"
-            f"{act:>11.4f}{err:>11.4f}{held}")
+            f"{act:>11.4f}{err:>11.4f}{held}  {rec.get('backend', '')}")
 
 
 ROW_HEADER = (f"{'model':<7}{'epoch':>6}{'train %':>10}{'test %':>10}{'samples/s':>11}"
               f"{'act sp/n':>11}{'err sp/n':>11}")
 
 
+def parse_models(text: str) -> list[str]:
+    """``"diffpc,bp"`` -> ``["diffpc", "bp"]``; ValueError when empty, unknown or repeated."""
+    models = [m.strip() for m in text.split(",") if m.strip()]
+    if not models:
+        raise ValueError(f"--models is empty; pass a comma list of {', '.join(MODEL_KINDS)}")
+    for m in models:
+        if m not in MODEL_KINDS:
+            raise ValueError(f"--models takes {MODEL_KINDS}, got {m!r}")
+    if len(set(models)) != len(models):
+        raise ValueError(f"--models names a model twice: {text!r}")
+    return models
+
+
+def _normal(obj: Any) -> Any:
+    """What ``obj`` becomes after a JSON round trip (tuples as lists, etc.)."""
+    return json.loads(json.dumps(obj))
+
+
+def _differences(stored: dict[str, Any], given: dict[str, Any], skip=()) -> list[str]:
+    out = []
+    for key in sorted(set(stored) | set(given)):
+        if key in skip or key == "description":
+            continue
+        if _normal(stored.get(key)) != _normal(given.get(key)):
+            out.append(f"{flag(key)} {stored.get(key)} (run) vs {given.get(key)} (now)")
+    return out
+
+
+def _preflight(args: argparse.Namespace, run_dir: Path, opts: dict[str, Any],
+               settings: dict[str, Any]) -> None:
+    """What can be refused before the data load: the folder, its lock, the checkpoints'
+    presence and, on --resume, the stored options."""
+    check_folder(run_dir)
+    RunLock(run_dir).check()
+    found = sorted(run_dir.glob("checkpoint-*.pt")) if run_dir.is_dir() else []
+    if not args.resume:
+        if found:
+            raise ValueError(f"{found[0]} exists; pass --resume to continue that run or "
+                             "choose another --out")
+        return
+    if not found:
+        raise ValueError(f"--resume: no checkpoint-*.pt in {run_dir} (the run never reached "
+                         "its first checkpoint, or --out is wrong); start it without --resume")
+    config = read_config(run_dir)
+    if config is None:
+        raise ValueError(f"--resume: {run_dir / CONFIG_NAME} is missing, so the run's options "
+                         "cannot be checked; restore it or start over in another --out")
+    diffs = _differences(config["options"], opts, skip=BUDGET)
+    if "run" in config:
+        diffs += _differences(config["run"], settings)
+    if diffs:
+        raise ValueError(f"--resume: options differ from the run in {run_dir}: "
+                         f"{'; '.join(diffs)}; resume with the run's options (only --epochs "
+                         "and --max-minutes may change) or choose another --out")
+
+
+def _on_main(fn, *args) -> None:
+    """Run a check on rank 0 and raise its ValueError on every rank."""
+    problem = None
+    if distributed.is_main():
+        try:
+            fn(*args)
+        except ValueError as exc:
+            problem = str(exc)
+    problem = distributed.from_main(problem)
+    if problem is not None:
+        raise ValueError(problem)
+
+
+def _command(args: argparse.Namespace, resume: bool) -> str:
+    argv = [a for a in getattr(args, "argv", None) or ["train", "..."] if a != "--resume"]
+    return "python -m lava_diffpc " + shlex.join(argv + (["--resume"] if resume else []))
+
+
+def _interrupted(args: argparse.Namespace, trainers: list, current) -> KeyboardInterrupt:
+    where = (f"interrupted at epoch {current.epoch + 1}, batch {current.batch} of "
+             f"{current.name}" if current is not None else "interrupted between epochs")
+    saved = [tr for tr in trainers if tr.saved_at is not None]
+    if saved:
+        last = ", ".join(f"{tr.name} at epoch {tr.saved_at[0] + 1}, batch {tr.saved_at[1]}"
+                         for tr in saved)
+        return KeyboardInterrupt(f"{where} (last checkpoint: {last}); continue with: "
+                                 f"{_command(args, resume=True)}")
+    return KeyboardInterrupt(f"{where}, before the first checkpoint (nothing kept); start "
+                             f"again with: {_command(args, resume=False)}")
+
+
 def run(args: argparse.Namespace, opts: dict[str, Any] | None = None,
         run_dir: Path | None = None) -> dict[str, Any]:
     opts = opts or resolve_options(args)
-    models = [m.strip() for m in args.models.split(",") if m.strip()]
-    for m in models:
-        if m not in MODEL_KINDS:
-            raise SystemExit(f"error: --models takes {MODEL_KINDS}, got {m!r}")
-    if opts["rule"] not in RULES:
-        raise ValueError(f"--rule takes {RULES}, got {opts['rule']!r}")
+    check_options(opts)
+    models = parse_models(args.models)
     if opts["rule"] == "onchip" and distributed.world_size() > 1:
         raise ValueError("--rule onchip trains sample by sample in one process; run it "
                          "without torchrun")
+    network_config(opts)  # the schedule and architecture, before any data is read
+    run_dir = run_dir or Path(args.out or f"runs/{opts['preset']}-s{args.seed}")
+    settings = {"models": models, "limit_train": getattr(args, "limit_train", None),
+                "limit_test": args.limit_test, "checkpoint_every": args.checkpoint_every}
+    _on_main(_preflight, args, run_dir, opts, settings)
     arch = parse_layers(opts["arch"])
     if opts.get("augment") and not arch.convs:
         raise ValueError(f"--augment crops and flips images: it needs a convolutional --arch, "
                          f"{opts['arch']} is fully connected (use --no-augment)")
     ds = load_data(opts["dataset"], args, flatten=not arch.convs)
     check_arch(arch, ds)
+    n_train = len(ds.y_train)
     ds, held = split_heldout(ds, int(opts.get("heldout", 0)))
-    run_dir = run_dir or Path(args.out or f"runs/{opts['preset']}-s{args.seed}")
-    run_dir.mkdir(parents=True, exist_ok=True)
+    heldout = heldout_record(n_train, int(opts.get("heldout", 0)))
+    if args.resume:
+        _on_main(_check_heldout, run_dir, heldout)
     tcfg = TrainConfig(**{k: opts[k] for k in TRAIN_FIELDS},
                        checkpoint_every=args.checkpoint_every)
     data = (torch.from_numpy(ds.x_train), torch.from_numpy(ds.y_train),
@@ -117,44 +256,65 @@ def run(args: argparse.Namespace, opts: dict[str, Any] | None = None,
         else:
             trainer = Trainer(build_model(kind, opts, device=args.device, engine=args.engine),
                               kind, data, tcfg, run_dir, opts)
-        ckpt = trainer.checkpoint_path
-        if distributed.from_main(ckpt.exists()):  # several processes: rank 0's file decides
-            if not args.resume:
-                raise SystemExit(f"error: {ckpt} exists; pass --resume to continue that run "
-                                 "or choose another --out")
-            trainer.load(ckpt)
-            print(f"resuming {kind} at epoch {trainer.epoch + 1}, batch {trainer.batch}")
         trainers.append(trainer)
-    if distributed.is_main():
-        write_json({"options": opts, "dataset": ds.name, "notes": ds.notes},
-                   run_dir / "config.json")
+    # rank 0 creates and locks the folder; the other ranks never write
+    with open_run_folder(run_dir) if distributed.is_main() else contextlib.nullcontext():
+        for trainer in trainers:
+            ckpt = trainer.checkpoint_path
+            if distributed.from_main(ckpt.exists()):  # several processes: rank 0's file decides
+                trainer.load(ckpt)
+                print(f"resuming {trainer.name} at epoch {trainer.epoch + 1}, batch "
+                      f"{trainer.batch}")
+        if distributed.is_main():
+            write_json({"options": opts, "run": settings, "dataset": ds.name,
+                        "notes": ds.notes, "heldout": heldout}, run_dir / CONFIG_NAME)
+        return _train(args, opts, ds, held, trainers, tcfg, run_dir)
+
+
+def _check_heldout(run_dir: Path, heldout: dict[str, Any] | None) -> None:
+    config = read_config(run_dir)
+    if config is not None and "heldout" in config and _normal(config["heldout"]) != heldout:
+        raise ValueError(f"--resume: the held-out split of the data loaded now differs from "
+                         f"the run's ({config['heldout']} in {run_dir / CONFIG_NAME}); resume "
+                         "with the run's data (--data-dir) and options")
+
+
+def _train(args: argparse.Namespace, opts: dict[str, Any], ds: Dataset, held: Dataset | None,
+           trainers: list, tcfg: TrainConfig, run_dir: Path) -> dict[str, Any]:
     print(f"{opts['preset']}: {ds.name}, arch {opts['arch']}, "
           f"{network_steps(trainers)} steps/sample, {len(ds.x_train)} train / "
           f"{len(ds.x_test)} test samples"
           + (f", {len(held.x_test)} held-out" if held else "") + f", run folder {run_dir}")
-    print(ROW_HEADER + (f"{'heldout %':>10}" if held else ""))
+    print(ROW_HEADER + (f"{'heldout %':>10}" if held else "") + "  backend")
     for tr in trainers:
         for rec in tr.history:
             print(_row(rec))
-    started, last_round = time.monotonic(), 0.0
+    progress = show_progress(args)
+    started, last_round, current = time.monotonic(), 0.0, None
     budget = 60 * args.max_minutes if args.max_minutes else float("inf")
-    while not all(tr.finished for tr in trainers):
-        if distributed.from_main(time.monotonic() - started + last_round > budget):
-            print(f"stopping: the next epoch would end past --max-minutes {args.max_minutes}")
-            break
-        round_start = time.monotonic()
-        for tr in trainers:
-            if not tr.finished:
-                record = tr.train_epoch(progress=not args.no_progress)
-                if held is not None:
-                    record["heldout_acc"] = _heldout_acc(tr, held, tcfg.eval_batch_size,
-                                                         shard=True)
-                    tr.save()
-                print(_row(record), flush=True)
-        last_round = time.monotonic() - round_start
-        results = summarize(opts, ds, trainers)
-        if distributed.is_main():
-            write_json(results, run_dir / "results.json")
+    try:
+        while not all(tr.finished for tr in trainers):
+            if distributed.from_main(time.monotonic() - started + last_round > budget):
+                print(f"stopping: the next epoch would end past --max-minutes "
+                      f"{args.max_minutes}")
+                break
+            round_start = time.monotonic()
+            for tr in trainers:
+                if not tr.finished:
+                    current = tr
+                    record = tr.train_epoch(progress=progress)
+                    if held is not None:
+                        record["heldout_acc"] = _heldout_acc(tr, held, tcfg.eval_batch_size,
+                                                             shard=True)
+                        tr.save()
+                    print(_row(record), flush=True)
+            current = None
+            last_round = time.monotonic() - round_start
+            results = summarize(opts, ds, trainers)
+            if distributed.is_main():
+                write_json(results, run_dir / "results.json")
+    except KeyboardInterrupt:
+        raise _interrupted(args, trainers, current) from None
     for tr in trainers:
         if tr.name in ("diffpc", ONCHIP_NAME) and tr.last_stats:
             print("\nDiffPC communication, last training epoch (per neuron per sample):")
@@ -189,6 +349,7 @@ def summarize(opts: dict[str, Any], ds, trainers: list[Trainer]) -> dict[str, An
     for tr in trainers:
         hist = tr.history
         out[tr.name] = {
+            "backend": hist[-1]["backend"] if hist else None,
             "history": hist,
             "final_test_acc": hist[-1]["test_acc"] if hist else None,
             "best_test_acc": max((h["test_acc"] for h in hist), default=None),

@@ -32,9 +32,12 @@ class BackpropNetwork(ConnectedNetwork):
         self.loss = loss
 
     def forward(self, x: torch.Tensor, generator: torch.Generator | None = None):
-        """Output scores (B, n_L); dropout masks from ``generator`` (training only)."""
+        """Output scores (B, n_L); dropout masks from ``generator`` (training only).
+        NaN or infinite inputs raise ValueError."""
         cfg, p = self.config, self.config.dropout
         h = shape_input(x.to(device=self.device, dtype=self.weights[0].dtype), cfg)
+        if not torch.isfinite(h).all():
+            raise ValueError("input holds NaN or infinite values; clean or normalise the data")
         if cfg.input_gate:
             h = torch.relu(h)
         dropout = set(cfg.dropout_layers) if generator is not None and p > 0 else set()

@@ -36,10 +36,16 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
+from lava_diffpc.rules.arithmetic import STATE_BITS
 from lava_diffpc.rules.dynamics import StepValues
 
 SCHEDULE_KINDS = ("cyclic", "cyclic-decay", "constant")
 GAMMA_MODES = ("cycle-start", "every-step")
+MAX_STEPS = 4096  # time steps per sample, (c1 + c2) * n: the most a schedule may ask for
+# Thresholds are powers of two in [2**THRESHOLD_EXP_MIN, 2**THRESHOLD_EXP_MAX]: float32
+# states hold 24 significant bits, so a finer threshold is lost against a state of order 1
+# (x_A + T == x_A) and a coarser one is never reached by standardised data.
+THRESHOLD_EXP_MIN, THRESHOLD_EXP_MAX = -24, 24
 
 
 @dataclass(frozen=True)
@@ -84,6 +90,17 @@ class Schedule:
             raise ValueError(f"gamma2 must lie in (0, 1], got {self.gamma2!r}")
         if self.gamma_mode not in GAMMA_MODES:
             raise ValueError(f"gamma_mode must be one of {GAMMA_MODES}, got {self.gamma_mode!r}")
+        if self.steps > MAX_STEPS:
+            raise ValueError(
+                f"schedule of {self.steps} steps per sample ((c1 + c2) * n = ({self.c1} + "
+                f"{self.c2}) * {self.n}) exceeds the maximum of {MAX_STEPS}; lower n, c1 or c2")
+        finest = self.m if self.kind == "constant" else self.m - self.n + 1
+        if finest < THRESHOLD_EXP_MIN or self.m > THRESHOLD_EXP_MAX:
+            raise ValueError(
+                f"thresholds 2**{finest} .. 2**{self.m} (m={self.m}, n={self.n}) leave the "
+                f"range 2**{THRESHOLD_EXP_MIN} .. 2**{THRESHOLD_EXP_MAX} that float32 states "
+                "resolve; choose m and n with m - n + 1 >= "
+                f"{THRESHOLD_EXP_MIN} and m <= {THRESHOLD_EXP_MAX}")
 
     # ----------------------------------------------------------------- sizes
     @property
@@ -163,6 +180,10 @@ class Schedule:
         """
         j = 0 if self.kind == "constant" else k % self.n
         shift = self.m + frac_bits - j - decay_bits
+        if self.m + frac_bits > STATE_BITS - 2:
+            raise ValueError(
+                f"threshold 2**{self.m} does not fit the {STATE_BITS}-bit state at frac_bits "
+                f"{frac_bits} (largest 2**{STATE_BITS - 2 - frac_bits}): lower m")
         if shift < 0:
             raise ValueError(
                 f"threshold 2**({self.m}-{j}) with decay bits {decay_bits} is finer than the "
