@@ -3,7 +3,9 @@
 Commands (one module each in :mod:`lava_diffpc.commands`): ``train`` (DiffPC with the local
 or the on-chip rule, and its baselines), ``evaluate`` (a trained run on any backend),
 ``align`` (DiffPC's local updates against backprop's), ``figures``, ``demo``, ``bench``
-(throughput), ``report`` (result tables from JSON), ``presets``.
+(throughput), ``report`` (result tables from JSON), ``presets``, ``export`` (the inference
+path as a lava-dl netx file for Loihi 2), ``cost`` (spikes, synaptic operations and estimated
+Loihi 2 energy per sample).
 
 Exit codes: 0 success; 2 for a usage error or bad input (a one-line ``error: ...`` on
 stderr).
@@ -17,7 +19,8 @@ import sys
 
 import torch
 
-COMMANDS = ("train", "evaluate", "align", "figures", "demo", "bench", "report", "presets")
+COMMANDS = ("train", "evaluate", "align", "figures", "demo", "bench", "report", "presets",
+            "export", "cost")
 DESCRIPTION = ("DiffPC spiking networks: train them (float reference or the on-chip rule), "
                "evaluate them on the float reference, the fixed-point simulator or Lava, and "
                "measure them. 'python -m lava_diffpc COMMAND --help' explains each command. "

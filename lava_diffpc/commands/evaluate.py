@@ -23,7 +23,9 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     ev.add_argument("--json", default=None, help="write the results to this JSON file")
     ev.add_argument("--backend", default="reference", choices=BACKENDS,
                     help="DiffPC driver: float reference, fast fixed-point simulator, Lava "
-                         "graph (float or fixed, CPU simulator) or Loihi 2 (needs lava-loihi)")
+                         "graph (float or fixed, CPU simulator), Loihi 2 (refused until "
+                         "neuro-core models exist), or netx: the inference path exported as "
+                         "'export --format netx' does, run on lava-dl's netx (fixed_pt)")
     add_common(ev)
 
     return ev
@@ -54,16 +56,16 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         if args.backend != "reference" and kind != "diffpc":
             print(f"{name}: skipped (--backend {args.backend} runs DiffPC only)")
             continue
-        if args.backend != "reference" and arch.convs:
+        if args.backend not in ("reference", "netx") and arch.convs:
             raise ValueError(f"--backend {args.backend} supports MLPs only; "
                              f"{opts['arch']} has convolutions")
-        acc, stats = _accuracy(model, qparams, ds.x_test, ds.y_test, args)
+        acc, stats = _accuracy(model, qparams, ds.x_test, ds.y_test, args, ds.x_train)
         print(f"{name}: test accuracy {100 * acc:.2f}% on {len(ds.x_test)} {ds.name} "
               f"test samples with {args.backend} (epochs trained: {state['epoch']})")
         results[name] = {"test_acc": acc, "epochs": state["epoch"], "backend": args.backend}
         if held is not None:
             results[name]["heldout_acc"], _ = _accuracy(model, qparams, held.x_test,
-                                                        held.y_test, args)
+                                                        held.y_test, args, ds.x_train)
             print(f"{name}: held-out accuracy {100 * results[name]['heldout_acc']:.2f}% on "
                   f"{len(held.x_test)} training samples held out, with {args.backend}")
         if stats is not None:
@@ -74,16 +76,20 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     return results
 
 
-def _accuracy(model, qparams, x: np.ndarray, y: np.ndarray,
-              args: argparse.Namespace) -> tuple[float, Any]:
+def _accuracy(model, qparams, x: np.ndarray, y: np.ndarray, args: argparse.Namespace,
+              calibration: np.ndarray | None = None) -> tuple[float, Any]:
     """Test accuracy and spike counts of a checkpoint's model with ``args.backend``
-    (``qparams``: the integers of an on-chip run, used as they are by the fixed backends)."""
+    (``qparams``: the integers of an on-chip run, used as they are by the fixed backends;
+    ``calibration``: the training samples that set the netx scales)."""
     if args.backend == "reference":
         stats = comm_stats_for(model)
         acc = evaluate(model, torch.from_numpy(x), torch.from_numpy(y), stats=stats,
                        progress=not args.no_progress)
         return acc, stats
-    run = infer(model, x, args.backend, engine=args.engine, qparams=qparams)
+    run = infer(model, x, args.backend, engine=args.engine, qparams=qparams,
+                calibration=calibration)
+    for note in run.notes:
+        print(note)
     return float(np.mean(run.predictions == y)), run.stats
 
 
