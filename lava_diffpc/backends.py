@@ -6,15 +6,18 @@
 | ``fixedsim`` | :class:`~lava_diffpc.fixedsim.FixedPointNetwork` (torch) | Loihi fixed point |
 | ``lava-float`` | Lava graph on ``Loihi2SimCfg``, ``floating_pt`` models | float |
 | ``lava-fixed`` | Lava graph on ``Loihi2SimCfg``, ``fixed_pt`` models | Loihi fixed point |
-| ``loihi2`` | Lava graph on ``Loihi2HwCfg`` (needs Intel's lava-loihi) | chip |
+| ``loihi2`` | Lava graph on ``Loihi2HwCfg``: refused until neuro-core models exist | chip |
+| ``netx`` | the netx export (:mod:`lava_diffpc.export.netx`) on lava-dl | netx fixed point |
 
-The Lava backends import Lava lazily, so the first two work on any Python.
+The Lava backends import Lava lazily, so the first two work on any Python. ``netx`` runs the
+ReLU network that DiffPC's feed-forward phase approximates, not DiffPC's spikes: it has no
+spike counts (``stats`` is None), and it can run convolutional networks.
 """
 
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -24,37 +27,47 @@ from lava_diffpc.engine.step import choose_engine
 from lava_diffpc.metrics import CommStats
 from lava_diffpc.reference.network import DiffPCNetwork
 
-BACKENDS = ("reference", "fixedsim", "lava-float", "lava-fixed", "loihi2")
+BACKENDS = ("reference", "fixedsim", "lava-float", "lava-fixed", "loihi2", "netx")
 
 
 @dataclass
 class Inference:
-    """Predictions of one backend over a dataset, with its spike counts and wall time."""
+    """Predictions of one backend over a dataset, with its spike counts (None for
+    ``netx``), wall time and notes worth printing."""
 
     predictions: np.ndarray
-    stats: CommStats
+    stats: CommStats | None
     seconds: float
+    notes: list[str] = field(default_factory=list)
 
 
 def infer(model: DiffPCNetwork, x: np.ndarray, backend: str = "reference",
-          batch_size: int = 1000, engine: str = "auto", qparams: Any = None) -> Inference:
+          batch_size: int = 1000, engine: str = "auto", qparams: Any = None,
+          calibration: Any = None) -> Inference:
     """Feed-forward predictions of ``model`` (its weights) on ``x`` with ``backend``
     (``engine``: how the fast fixed-point simulator runs its step,
     :func:`~lava_diffpc.engine.step.choose_engine`). ``qparams``: integer parameters the
     fixed-point backends use as they are (an on-chip run's), instead of quantising the
-    model's float weights."""
+    model's float weights. ``calibration``: the samples whose ranges set the netx scales
+    (the training set, as ``export`` uses; default ``x``)."""
     if backend not in BACKENDS:
         raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
     config = model.config
     stats = config.comm_stats()
     start = time.perf_counter()
+    params = [(w.detach().cpu().double().numpy(), b.detach().cpu().double().numpy())
+              for w, b in zip(model.weights, model.biases)]
+    if backend == "netx":  # lava-dl's netx.hdf5.Network on Loihi2SimCfg, fixed_pt
+        from lava_diffpc.export.netx import check_on_lava
+
+        check = check_on_lava(config, qparams or params, x,
+                              x if calibration is None else calibration)
+        return Inference(check.predictions, None, time.perf_counter() - start, check.notes())
     if backend == "reference":
         xt = torch.as_tensor(x)
         pred = np.concatenate([model.predict(xt[i:i + batch_size], stats=stats).cpu().numpy()
                                for i in range(0, len(xt), batch_size)])
         return Inference(pred, stats, time.perf_counter() - start)
-    params = [(w.detach().cpu().double().numpy(), b.detach().cpu().double().numpy())
-              for w, b in zip(model.weights, model.biases)]
     if backend == "fixedsim":
         from lava_diffpc.fixed_point import quantize_input, quantize_params
         from lava_diffpc.fixedsim import FixedPointNetwork

@@ -3,7 +3,9 @@
 Commands (one module each in :mod:`lava_diffpc.commands`): ``train`` (DiffPC with the local
 or the on-chip rule, and its baselines), ``evaluate`` (a trained run on any backend),
 ``align`` (DiffPC's local updates against backprop's), ``figures``, ``demo``, ``bench``
-(throughput), ``report`` (result tables from JSON), ``presets``.
+(throughput), ``report`` (result tables from JSON), ``presets``, ``export`` (the inference
+path as a lava-dl netx file for Loihi 2), ``cost`` (spikes, synaptic operations and estimated
+Loihi 2 energy per sample).
 
 Every numeric option is range-checked in one place
 (:mod:`lava_diffpc.commands.options`, ranges in each command's ``--help``) before any work.
@@ -32,7 +34,8 @@ import torch
 from lava_diffpc.commands.options import Parser, check_namespace
 from lava_diffpc.errors import RunFailed
 
-COMMANDS = ("train", "evaluate", "align", "figures", "demo", "bench", "report", "presets")
+COMMANDS = ("train", "evaluate", "align", "figures", "demo", "bench", "report", "presets",
+            "export", "cost")
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 DESCRIPTION = ("DiffPC spiking networks: train them (float reference or the on-chip rule), "
                "evaluate them on the float reference, the fixed-point simulator or Lava, and "

@@ -21,8 +21,9 @@ FixedPointNetwork.train` bit for bit, random numbers included.
 
 Modes: ``"float"`` (models tagged ``floating_pt``, float64 parameters) or ``"fixed"``
 (``fixed_pt``; parameters and inputs quantised by :mod:`lava_diffpc.fixed_point`).
-Backends: ``"sim"`` (``Loihi2SimCfg``, CPU) or ``"loihi2"`` (``Loihi2HwCfg``; needs Intel's
-proprietary lava-loihi, see :func:`run_config`).
+Backends: ``"sim"`` (``Loihi2SimCfg``, CPU) or ``"loihi2"`` (``Loihi2HwCfg``; refused until
+the DiffPC processes have Loihi 2 neuro-core models and Intel's proprietary lava-loihi is
+installed, see :func:`run_config`; the chip path today is :mod:`lava_diffpc.export.netx`).
 
 Lava rules the runner follows (docs: lava-notes section 4.2): Vars are read before
 ``stop()``; a stopped graph is never run again (Lava segfaults); ``stop()`` is skipped after a
@@ -67,30 +68,78 @@ from lava_diffpc.rules.fixed_learning import OnChipRule  # noqa: E402
 MODES = {"float": "floating_pt", "fixed": "fixed_pt"}
 BACKENDS = ("sim", "loihi2")
 STATES = LayerState._fields
-LOIHI2_MISSING = (
-    "backend='loihi2' needs Intel's proprietary lava-loihi package (available to Intel "
-    "Neuromorphic Research Community (INRC) members), which is not installed: "
-    "lava.utils.loihi.is_installed() is False. Run backend='sim' instead: the fixed_pt models "
-    "(mode='fixed') are the bit-level specification of the chip behaviour, and "
+PROCESSES = (DiffPCInput, DiffPCLayer, DiffPCSynapse)
+LOIHI2_REFUSED = (
+    "backend='loihi2' refuses to run the DiffPC processes on Loihi2HwCfg: {why}. Without "
+    "neuro-core models Loihi2HwCfg would run their Python models on the host CPU (or, without "
+    "lava-loihi, fail at compile time), not on the chip. What runs on Loihi 2 today is the "
+    "inference path exported to lava-dl netx (`python -m lava_diffpc export RUN --format netx "
+    "-o FILE`; sigma-delta ReLU layers that lava-loihi maps onto the chip; check the file here "
+    "with `evaluate RUN --backend netx`). The fixed_pt models (mode='fixed', backend='sim') are "
+    "the bit-level specification a microcode port of the DiffPC neuron and synapse must meet; "
     "lava_diffpc.fixedsim reproduces them bit-exactly at NumPy speed.")
+LOIHI2_NOT_INSTALLED = ("Intel's proprietary lava-loihi package (Intel Neuromorphic Research "
+                        "Community (INRC) members) is not installed: "
+                        "lava.utils.loihi.is_installed() is False")
+
+
+def neurocore_models() -> dict[str, list[type]]:
+    """The ProcessModels of the DiffPC processes that run on a Loihi 2 neuro-core
+    (``@requires`` a ``NeuroCore``), by process name; none exist yet.
+
+    A microcode port adds them next to the Python models (``proc/<name>/models.py``), where
+    Lava's discovery finds them; :func:`run_config` lets ``loihi2`` through once every process
+    of :data:`PROCESSES` has one (and lava-loihi is installed).
+    """
+    from lava.magma.core.resources import NeuroCore
+
+    from lava_diffpc.proc.io import models as io_models
+    from lava_diffpc.proc.layer import models as layer_models
+    from lava_diffpc.proc.synapse import models as synapse_models
+
+    found: dict[str, list[type]] = {}
+    for module in (io_models, layer_models, synapse_models):
+        for obj in vars(module).values():
+            proc = getattr(obj, "implements_process", None)
+            resources = getattr(obj, "required_resources", [])
+            if isinstance(obj, type) and proc in PROCESSES and any(
+                    isinstance(r, type) and issubclass(r, NeuroCore) for r in resources):
+                found.setdefault(proc.__name__, []).append(obj)
+    return found
+
+
+def loihi2_refusal() -> str | None:
+    """Why ``loihi2`` cannot run the DiffPC processes on the chip now (None: it can)."""
+    from lava.utils import loihi
+
+    chip = neurocore_models()
+    missing = [p.__name__ for p in PROCESSES if p.__name__ not in chip]
+    reasons = []
+    if not loihi.is_installed():
+        reasons.append(LOIHI2_NOT_INSTALLED)
+    if missing:
+        reasons.append("no Loihi 2 neuro-core (microcode) ProcessModel exists for "
+                       + ", ".join(missing))
+    return LOIHI2_REFUSED.format(why="; and ".join(reasons)) if reasons else None
 
 
 def run_config(mode: str, backend: str = "sim") -> Any:
     """The Lava run configuration for ``mode`` on ``backend``.
 
-    ``loihi2`` uses ``Loihi2HwCfg`` when lava-loihi is importable and otherwise raises
-    RuntimeError at once (without it Lava would fail only at compile time, with a
-    ``NameError``, or silently run on the CPU).
+    ``loihi2`` returns ``Loihi2HwCfg`` only when lava-loihi is installed and every DiffPC
+    process has a neuro-core model (:func:`neurocore_models`); otherwise it raises
+    RuntimeError at once, saying what runs on the chip today (:func:`loihi2_refusal`).
+    Without that guard Lava would fail only at compile time, with a ``NameError``, or
+    silently run the Python models on the host CPU.
     """
     if mode not in MODES:
         raise ValueError(f"mode must be one of {tuple(MODES)}, got {mode!r}")
     if backend == "sim":
         return Loihi2SimCfg(select_tag=MODES[mode])
     if backend == "loihi2":
-        from lava.utils import loihi
-
-        if not loihi.is_installed():
-            raise RuntimeError(LOIHI2_MISSING)
+        refusal = loihi2_refusal()
+        if refusal:
+            raise RuntimeError(refusal)
         from lava.magma.core.run_configs import Loihi2HwCfg
 
         return Loihi2HwCfg(select_tag=MODES[mode])

@@ -39,9 +39,10 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
                     help="also write the results to this JSON file; default: none")
     ev.add_argument("--backend", default="reference", choices=BACKENDS,
                     help="DiffPC driver: float reference, fast fixed-point simulator, Lava "
-                         "graph (float or fixed, CPU simulator) or Loihi 2 (needs "
-                         "lava-loihi); baselines run on the reference only; default: "
-                         "reference")
+                         "graph (float or fixed, CPU simulator), Loihi 2 (refused until "
+                         "neuro-core models exist), or netx: the inference path exported as "
+                         "'export --format netx' does, run on lava-dl's netx (fixed_pt); "
+                         "baselines run on the reference only; default: reference")
     add_common(ev, limit_test_default="the run's (from its config.json), else all")
 
     return ev
@@ -100,9 +101,10 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         if args.backend != "reference" and name not in ("diffpc", ONCHIP_NAME):
             print(f"{name}: skipped (--backend {args.backend} runs DiffPC only)")
             continue
-        if args.backend not in ("reference", "fixedsim") and arch.convs:
+        if args.backend not in ("reference", "fixedsim", "netx") and arch.convs:
             raise ValueError(f"--backend {args.backend} runs fully connected networks only; "
-                             f"{opts['arch']} has convolutions (use reference or fixedsim)")
+                             f"{opts['arch']} has convolutions (use reference, fixedsim or "
+                             "netx)")
         ds, held = _run_data(run_dir, opts, args)
         qparams = load_qparams(state) if name == ONCHIP_NAME else None
         if qparams is not None:  # the integer network; its float twin for float backends
@@ -112,14 +114,14 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         else:
             params, kind = list(zip(state["params"][0::2], state["params"][1::2])), name
         model = build_model(kind, opts, params=params, device=args.device, engine=args.engine)
-        acc, stats = _accuracy(model, qparams, ds.x_test, ds.y_test, args)
+        acc, stats = _accuracy(model, qparams, ds.x_test, ds.y_test, args, ds.x_train)
         print(f"{name}: test accuracy {100 * acc:.2f}% on {len(ds.x_test)} {ds.name} "
               f"test samples with the {args.backend} backend (epochs trained: "
               f"{state['epoch']})")
         results[name] = {"backend": args.backend, "test_acc": acc, "epochs": state["epoch"]}
         if held is not None:
             results[name]["heldout_acc"], _ = _accuracy(model, qparams, held.x_test,
-                                                        held.y_test, args)
+                                                        held.y_test, args, ds.x_train)
             print(f"{name}: held-out accuracy {100 * results[name]['heldout_acc']:.2f}% on "
                   f"the run's {len(held.x_test)} held-out training samples with the "
                   f"{args.backend} backend")
@@ -132,16 +134,20 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     return results
 
 
-def _accuracy(model, qparams, x: np.ndarray, y: np.ndarray,
-              args: argparse.Namespace) -> tuple[float, Any]:
+def _accuracy(model, qparams, x: np.ndarray, y: np.ndarray, args: argparse.Namespace,
+              calibration: np.ndarray | None = None) -> tuple[float, Any]:
     """Test accuracy and spike counts of a checkpoint's model with ``args.backend``
-    (``qparams``: the integers of an on-chip run, used as they are by the fixed backends)."""
+    (``qparams``: the integers of an on-chip run, used as they are by the fixed backends;
+    ``calibration``: the training samples that set the netx scales)."""
     if args.backend == "reference":
         stats = comm_stats_for(model)
         acc = evaluate(model, torch.from_numpy(x), torch.from_numpy(y), stats=stats,
                        progress=show_progress(args))
         return acc, stats
-    run = infer(model, x, args.backend, engine=args.engine, qparams=qparams)
+    run = infer(model, x, args.backend, engine=args.engine, qparams=qparams,
+                calibration=calibration)
+    for note in run.notes:
+        print(note)
     return float(np.mean(run.predictions == y)), run.stats
 
 

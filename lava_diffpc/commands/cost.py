@@ -1,0 +1,74 @@
+"""``cost``: spikes, synaptic operations, neuron updates, messages and bits per sample of a
+trained DiffPC run, for inference and for one training sample, next to its backprop twin's
+multiply-accumulates, with an estimate of the Loihi 2 energy (:mod:`lava_diffpc.cost`)."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from lava_diffpc.commands.common import add_common
+from lava_diffpc.commands.runs import DIFFPC_NAMES, load_run, load_run_data
+from lava_diffpc.cost import cost_report
+from lava_diffpc.engine.step import choose_engine
+from lava_diffpc.train import write_json
+
+COUNTERS = ("fixedsim", "reference")
+BATCH = 256
+
+
+def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    co = sub.add_parser("cost", help="operations per sample and estimated Loihi 2 energy")
+    co.add_argument("run", help="run folder or checkpoint file")
+    co.add_argument("--model", default=None, choices=DIFFPC_NAMES,
+                    help="which DiffPC checkpoint when the run holds both")
+    co.add_argument("--samples", type=int, default=1000,
+                    help="count spikes on the first N test samples, with their labels "
+                         "(default 1000)")
+    co.add_argument("--counter", default=None, choices=COUNTERS,
+                    help="who counts the spikes: the fast fixed-point simulator (default for "
+                         "MLPs; an on-chip run's integers as they are) or the float reference "
+                         "(default for convolutional networks)")
+    co.add_argument("--json", default=None, help="write the report to this JSON file")
+    add_common(co)
+    return co
+
+
+def run(args: argparse.Namespace) -> dict[str, Any]:
+    if args.samples < 1:
+        raise ValueError(f"--samples must be >= 1, got {args.samples}")
+    trained = load_run(args.run, args.model)
+    ds = load_run_data(trained, args)
+    config = trained.config
+    counter = args.counter or ("reference" if config.convs else "fixedsim")
+    if counter == "fixedsim" and config.convs:
+        raise ValueError("the fast fixed-point simulator runs MLPs only; use --counter reference")
+    x, y = ds.x_test[:args.samples], ds.y_test[:args.samples]
+    stats = config.comm_stats()
+    if counter == "fixedsim":
+        from lava_diffpc.fixed_point import quantize_input, quantize_params
+        from lava_diffpc.fixedsim import FixedPointNetwork
+
+        q = trained.qparams or quantize_params(trained.params)
+        sim = FixedPointNetwork(config, q, engine=choose_engine(args.engine, config, BATCH))
+        x_int = quantize_input(x.reshape(len(x), -1))
+        for i in range(0, len(x), BATCH):
+            sim.run(x_int[i:i + BATCH], y[i:i + BATCH], stats=stats)
+    else:
+        with torch.no_grad():
+            for i in range(0, len(x), BATCH):
+                trained.model.run(torch.from_numpy(np.asarray(x[i:i + BATCH])),
+                                  torch.from_numpy(np.asarray(y[i:i + BATCH])), stats=stats)
+    report = cost_report(config, stats)
+    print(f"{trained.name}: {trained.opts['arch']}, {ds.name}, spikes counted by {counter} on "
+          f"{len(x)} labelled test samples (no dropout); per sample:")
+    print(report.table())
+    result = {"name": trained.name, "arch": trained.opts["arch"], "dataset": ds.name,
+              "counter": counter, **report.to_dict()}
+    if args.json:
+        write_json(result, Path(args.json))
+    return result
