@@ -14,7 +14,7 @@
 # Environment (all optional): OUT (results folder, default runs/gpu-cifar), DATA_DIR (folder
 # holding cifar10/, default .gpudata), TRAIN_MINUTES (training budget per preset after the
 # probe, default 3.0), EPOCHS (default 3), PYTHON (default python3), DEVICE (default cuda);
-# for `prepare`: SOURCE_DIR (default /work/shared/datasets), N_TRAIN.
+# for `prepare`: SOURCE_DIR (a folder with the data sets; required), N_TRAIN.
 #
 # 1. Probe: times one training batch of 256 per preset on the GPU (after a warm-up batch)
 #    and sizes the run to the budget (with both presets sharing the GPU): as many epochs of
@@ -38,7 +38,7 @@ PRESETS=(cifar-long cifar-efficient)
 NPZ=cifar10/cifar10_train_full_test_first1000.npz
 
 if [ "${1:-}" = prepare ]; then
-    "$PY" - "${SOURCE_DIR:-/work/shared/datasets}/$NPZ" "$DATA/$NPZ" "${N_TRAIN:-19000}" <<'EOF'
+    "$PY" - "${SOURCE_DIR:?set SOURCE_DIR to the folder with the data sets}/$NPZ" "$DATA/$NPZ" "${N_TRAIN:-19000}" <<'EOF'
 import sys
 from pathlib import Path
 import numpy as np
@@ -147,9 +147,9 @@ done
 
 # ---------------------------------------------------------------- 3. summary
 if [ "${KEEP_CHECKPOINTS:-0}" != 1 ]; then
-    mkdir -p /tmp/gpu-cifar-checkpoints
+    mkdir -p "${CHECKPOINTS:-$OUT/../checkpoints}"
     for name in "${PRESETS[@]}"; do
-        mv "$OUT/$name"/checkpoint-*.pt /tmp/gpu-cifar-checkpoints/ 2>/dev/null
+        mv "$OUT/$name"/checkpoint-*.pt "${CHECKPOINTS:-$OUT/../checkpoints}"/ 2>/dev/null
     done
 fi
 "$PY" - "$OUT" "${PRESETS[@]}" <<'EOF' | tee "$OUT/summary.txt"

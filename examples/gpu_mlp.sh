@@ -14,7 +14,7 @@
 # EPOCHS (run_presets.py --epochs items), MAX_MINUTES (per run, default 6), LIMIT_TRAIN
 # (first N training samples: a smoke test), PACK (where the archive and the seed-0 DiffPC
 # weights go; default $OUT when set, else $RUN_DIR/pack); for `prepare`: SOURCE_DIR
-# (default /work/shared/datasets).
+# (a folder with the data sets; required).
 # Every run is `python -m lava_diffpc train` (see examples/run_presets.py); the numbers of
 # a run are reproducible from its results.json options and seed.
 set -uo pipefail
@@ -33,7 +33,7 @@ PACK="${PACK:-${OUT:-$RUN_DIR/pack}}"
 export PYTHONUNBUFFERED=1 PYTHONPATH="${PYTHONPATH:-.}"
 
 if [ "${1:-}" = prepare ]; then
-    src="${SOURCE_DIR:-/work/shared/datasets}"
+    src="${SOURCE_DIR:?set SOURCE_DIR to the folder with the data sets}"
     for d in MNIST FashionMNIST; do
         mkdir -p "$DATA/$d/raw"
         cp "$src/$d/raw/"*-ubyte* "$DATA/$d/raw/" || {

@@ -52,6 +52,11 @@ def infer(model: DiffPCNetwork, x: np.ndarray, backend: str = "reference",
     (the training set, as ``export`` uses; default ``x``)."""
     if backend not in BACKENDS:
         raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
+    x = np.asarray(x)
+    if not np.isfinite(x).all():
+        raise ValueError(f"input holds {int(np.isnan(x).sum())} NaN and "
+                         f"{int(np.isinf(x).sum())} infinite values; clean or normalise the "
+                         "data")
     config = model.config
     stats = config.comm_stats()
     start = time.perf_counter()

@@ -45,7 +45,8 @@ def _numeric_options():
 
 
 NUMERIC = list(_numeric_options())
-POSITIONAL = {"evaluate": ["somewhere"]}
+POSITIONAL = {"evaluate": ["somewhere"], "export": ["somewhere", "-o", "x.net"],
+              "cost": ["somewhere"]}
 
 
 def test_every_command_has_numeric_options_to_check():

@@ -12,6 +12,7 @@ import numpy as np
 import torch
 
 from lava_diffpc.commands.common import add_common
+from lava_diffpc.commands.options import describe
 from lava_diffpc.commands.runs import DIFFPC_NAMES, load_run, load_run_data
 from lava_diffpc.cost import cost_report
 from lava_diffpc.engine.step import choose_engine
@@ -25,22 +26,24 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     co = sub.add_parser("cost", help="operations per sample and estimated Loihi 2 energy")
     co.add_argument("run", help="run folder or checkpoint file")
     co.add_argument("--model", default=None, choices=DIFFPC_NAMES,
-                    help="which DiffPC checkpoint when the run holds both")
-    co.add_argument("--samples", type=int, default=1000,
-                    help="count spikes on the first N test samples, with their labels "
-                         "(default 1000)")
+                    help="which DiffPC checkpoint of the run to report when it holds both "
+                         "(diffpc: the local rule's, onchip: the on-chip rule's); default: "
+                         "the run's only one")
+    co.add_argument("--samples", type=int, default=1000, metavar="N",
+                    help=describe("samples", "count spikes on the first N test samples, "
+                                             "with their labels", 1000))
     co.add_argument("--counter", default=None, choices=COUNTERS,
-                    help="who counts the spikes: the fast fixed-point simulator (default for "
-                         "MLPs; an on-chip run's integers as they are) or the float reference "
-                         "(default for convolutional networks)")
-    co.add_argument("--json", default=None, help="write the report to this JSON file")
+                    help="who counts the spikes: the fast fixed-point simulator (an on-chip "
+                         "run's integers as they are) or the float reference; default: "
+                         "fixedsim for fully connected networks, reference for "
+                         "convolutional ones")
+    co.add_argument("--json", default=None, metavar="FILE",
+                    help="also write the report to this JSON file; default: none")
     add_common(co)
     return co
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
-    if args.samples < 1:
-        raise ValueError(f"--samples must be >= 1, got {args.samples}")
     trained = load_run(args.run, args.model)
     ds = load_run_data(trained, args)
     config = trained.config

@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 
 from lava_diffpc.commands.common import add_common
+from lava_diffpc.commands.options import describe
 from lava_diffpc.commands.runs import DIFFPC_NAMES, load_run, load_run_data
 from lava_diffpc.export.netx import DEFAULT_HEADROOM, MESSAGE_BITS, export_network
 
@@ -22,13 +23,18 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     ex.add_argument("--format", default="netx", choices=FORMATS,
                     help="netx: lava-dl's HDF5 network (sigma-delta ReLU layers, 8-bit "
                          "weights, 24-bit states, 16-bit messages) that lava-loihi maps onto "
-                         "Loihi 2 (default netx)")
-    ex.add_argument("-o", "--output", required=True, help="file to write (e.g. network.net)")
+                         "Loihi 2; default: netx")
+    ex.add_argument("-o", "--output", required=True, metavar="FILE",
+                    help="the file to write, e.g. network.net; default: none, required")
     ex.add_argument("--model", default=None, choices=DIFFPC_NAMES,
-                    help="which DiffPC checkpoint when the run holds both")
-    ex.add_argument("--headroom", type=int, default=DEFAULT_HEADROOM,
-                    help="bits every state and message keeps free above its peak on the "
-                         f"training set (default {DEFAULT_HEADROOM})")
+                    help="which DiffPC checkpoint of the run to export when it holds both "
+                         "(diffpc: the local rule's, onchip: the on-chip rule's); default: "
+                         "the run's only one")
+    ex.add_argument("--netx-headroom", type=int, default=DEFAULT_HEADROOM,
+                    metavar="BITS",
+                    help=describe("netx_headroom", "bits every state and message keeps free "
+                                                   "above its peak on the training set",
+                                  DEFAULT_HEADROOM))
     add_common(ex)
     return ex
 
@@ -36,7 +42,7 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
 def run(args: argparse.Namespace) -> dict[str, Any]:
     trained = load_run(args.run, args.model)
     ds = load_run_data(trained, args)
-    net = export_network(trained.config, trained.params, ds.x_train, headroom=args.headroom,
+    net = export_network(trained.config, trained.params, ds.x_train, headroom=args.netx_headroom,
                          meta={"source": {"name": trained.name, "arch": trained.opts["arch"],
                                           "dataset": ds.name, "epoch": trained.state["epoch"]},
                                "input_mean": _floats(ds.mean), "input_std": _floats(ds.std)})

@@ -81,6 +81,7 @@ RANGES: dict[str, Range] = {
     # other commands
     "warmup_batches": Range(0, 1_000_000), "warm_batches": Range(0, 1_000_000),
     "rounds": Range(1, 1_000_000), "samples": Range(1, BIG), "lava_samples": Range(1, BIG),
+    "netx_headroom": Range(0, 8),
 }
 
 # What each training option means, in words, with its unit (the help text's first part).
