@@ -2,13 +2,13 @@
 # CIFAR-10 on one GPU: DiffPC-Long (n=16, 144 steps) and DiffPC-Efficient (n=12, 108 steps),
 # each with its backprop twin, trained side by side within a few minutes.
 #
-#   bash examples/gpu_cifar.sh prepare    # HERE, once: write the data subset to .gpudata/
+#   bash examples/gpu_cifar.sh prepare    # once, where the data sets are: write a subset
 #   bash examples/gpu_cifar.sh            # on the GPU machine, from the repository root
 #
-# Data: the device machine receives the working tree only, at most 64 MiB in all, and the
-# full CIFAR-10 file is 144 MB. `prepare` writes the first N_TRAIN (default 19000) training
+# Data: for a GPU machine that receives a copy of the working tree with a size limit (the
+# full CIFAR-10 file is 144 MB), `prepare` writes the first N_TRAIN (default 19000) training
 # images and the 1000 stored test images to $DATA_DIR/cifar10/ under the file name the
-# loader expects (about 53 MB); carry .gpudata/cifar10 (not the MNIST copies) to the device.
+# loader expects (about 53 MB); copy .gpudata/cifar10 (not the MNIST copies) along.
 # results.json's n_train / n_heldout show how many images were used.
 #
 # Environment (all optional): OUT (results folder, default runs/gpu-cifar), DATA_DIR (folder

@@ -2,12 +2,12 @@
 # The paper's MLP rows on one GPU: MNIST DiffPC-S and Fashion-MNIST DiffPC-M over seeds,
 # MNIST DiffPC-L variants, each with its backprop twin; then the figures; then one archive.
 #
-#   bash examples/gpu_mlp.sh prepare     # HERE, once: copy MNIST + Fashion-MNIST to .gpudata/
+#   bash examples/gpu_mlp.sh prepare     # once, where the data sets are: copy them to .gpudata/
 #   bash examples/gpu_mlp.sh             # on the GPU machine, from the repository root
 #
-# Data: the device machine gets the working tree only (64 MiB); `prepare` copies the two data
-# sets' raw IDX files (~42 MiB) into $DATA_DIR (default .gpudata, git-ignored); carry
-# .gpudata/MNIST and .gpudata/FashionMNIST.
+# Data: for a GPU machine that receives a copy of the working tree, `prepare` copies the two
+# data sets' raw IDX files (~42 MiB) into $DATA_DIR (default .gpudata, git-ignored); copy
+# .gpudata/MNIST and .gpudata/FashionMNIST along.
 #
 # Environment (all optional): RUN_DIR (default runs/gpu-mlp), DATA_DIR, PYTHON, DEVICE
 # (default cuda), SEEDS (default "0 1 2"), L_VARIANTS (MNIST-L runs, seed 0 only),

@@ -1,4 +1,4 @@
-"""On-chip learning (issue 4): the integer rule, the fast simulator and the Lava graph.
+"""On-chip learning: the integer rule, the fast simulator and the Lava graph.
 
 The rule lives once (:mod:`lava_diffpc.rules.learning`, :mod:`lava_diffpc.rules.fixed_learning`);
 these tests prove that its drivers agree: the float Lava synapse with the reference's

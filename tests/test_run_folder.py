@@ -362,7 +362,9 @@ def test_a_real_sigint_is_one_line_and_exit_130(tmp_path):
     argv = ARGS + ["--epochs", "500", "--out", str(out)]  # the last --epochs counts
     proc = subprocess.Popen([sys.executable, "-m", "lava_diffpc", *argv], cwd=root,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            env={**os.environ, "PYTHONPATH": str(root)})
+                            env={**os.environ, "PYTHONPATH": str(root)},
+                            # a shell's background job inherits SIGINT ignored; restore it
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     deadline = time.monotonic() + 120
     while not (out / "checkpoint-diffpc.pt").exists() and time.monotonic() < deadline:
         time.sleep(0.1)
