@@ -14,7 +14,8 @@ takes one number for every preset or ``preset=N`` items (N for every variant of 
 standard deviation, min and max over seeds of the final test accuracy (DiffPC and
 backprop) and the mean of the last epoch's communication; ``<out>/summary.txt`` prints it
 as a table. Re-running with the same ``--out`` resumes the unfinished runs from their
-checkpoints.
+checkpoints; ``--collect`` trains nothing and only summarises the run folders already
+there.
 """
 
 from __future__ import annotations
@@ -102,25 +103,9 @@ def summary_table(per_preset: dict[str, dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
-def main() -> int:
-    p = argparse.ArgumentParser(description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--presets", nargs="+", required=True)
-    p.add_argument("--seeds", nargs="+", type=int, default=[0])
-    p.add_argument("--device", default="cpu")
-    p.add_argument("--data-dir", default=None)
-    p.add_argument("--epochs", nargs="+", default=None,
-                   help="N for every preset, or preset=N items (default: the presets' own)")
-    p.add_argument("--max-minutes", type=float, default=None)
-    p.add_argument("--limit-train", type=int, default=None,
-                   help="first N training samples only (smoke tests)")
-    p.add_argument("--threads", type=int, default=1, help="torch CPU threads per process")
-    p.add_argument("--out", default="runs/presets")
-    args = p.parse_args()
-
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    specs = [parse_spec(s) for s in args.presets]
+def launch(args: argparse.Namespace, specs: list[tuple[str, list[str], str]],
+           out: Path) -> list[str]:
+    """Train every (preset, seed) in its own process; returns the runs that failed."""
     epochs = epochs_per_preset(args.epochs, sorted({name for name, _, _ in specs}))
     procs = {}
     for name, flags, label in specs:
@@ -138,31 +123,76 @@ def main() -> int:
                     cmd += [flag, str(value)]
             log = open(out / f"{run}.log", "a")  # noqa: SIM115 (closed below)
             print(" ".join(cmd), flush=True)
-            procs[run] = (label, subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT), log)
-    start = time.monotonic()
-    runs: dict[str, Any] = {}
-    labels: dict[str, list[str]] = {}
+            procs[run] = (subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT), log)
     failed = []
-    for run, (label, proc, log) in procs.items():
+    for run, (proc, log) in procs.items():
         code = proc.wait()
         log.close()
-        results = out / run / "results.json"
-        if code != 0 or not results.exists():
+        if code != 0:
             failed.append(run)
             print(f"{run}: exit code {code}; see {out / run}.log", flush=True)
-            continue
-        runs[run] = json.loads(results.read_text())
-        labels.setdefault(label, []).append(run)
-    per_preset = {label: aggregate([runs[r] for r in members])
-                  for label, members in labels.items()}
+    return failed
+
+
+def collect(specs: list[tuple[str, list[str], str]], seeds: list[int],
+            out: Path) -> tuple[dict[str, Any], dict[str, Any], list[str]]:
+    """Every ``<out>/<label>-s<seed>/results.json`` and the per-label aggregates; the runs
+    without results are listed as missing."""
+    runs: dict[str, Any] = {}
+    per_preset: dict[str, Any] = {}
+    missing = []
+    for _, _, label in specs:
+        members = []
+        for seed in seeds:
+            results = out / f"{label}-s{seed}" / "results.json"
+            if not results.is_file():
+                missing.append(f"{label}-s{seed}")
+                continue
+            runs[f"{label}-s{seed}"] = json.loads(results.read_text())
+            members.append(runs[f"{label}-s{seed}"])
+        if members:
+            per_preset[label] = aggregate(members)
+    return runs, per_preset, missing
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--presets", nargs="+", required=True)
+    p.add_argument("--seeds", nargs="+", type=int, default=[0])
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--data-dir", default=None)
+    p.add_argument("--epochs", nargs="+", default=None,
+                   help="N for every preset, or preset=N items (default: the presets' own)")
+    p.add_argument("--max-minutes", type=float, default=None)
+    p.add_argument("--limit-train", type=int, default=None,
+                   help="first N training samples only (smoke tests)")
+    p.add_argument("--threads", type=int, default=1, help="torch CPU threads per process")
+    p.add_argument("--out", default="runs/presets")
+    p.add_argument("--collect", action="store_true",
+                   help="train nothing: summarise the run folders already in --out")
+    args = p.parse_args()
+
+    out = Path(args.out)
+    specs = [parse_spec(s) for s in args.presets]
+    start = time.monotonic()
+    failed: list[str] = []
+    if not args.collect:
+        out.mkdir(parents=True, exist_ok=True)
+        failed = launch(args, specs, out)
+    elif not out.is_dir():
+        raise SystemExit(f"error: --out {out} is no folder of runs to collect")
+    runs, per_preset, missing = collect(specs, args.seeds, out)
+    for run in missing:
+        print(f"{run}: no results.json in {out / run}", flush=True)
     summary = {"runs": runs, "presets": per_preset,
                "_meta": {"device": args.device, "wall_seconds": time.monotonic() - start,
-                         "failed": failed}}
+                         "failed": sorted(set(failed) | set(missing))}}
     (out / "summary.json").write_text(json.dumps(summary, indent=2))
     table = summary_table(per_preset)
     (out / "summary.txt").write_text(table + "\n")
     print(table, flush=True)
-    return 1 if failed else 0
+    return 1 if failed or missing else 0
 
 
 if __name__ == "__main__":

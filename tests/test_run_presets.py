@@ -56,3 +56,18 @@ def test_aggregate_mean_sample_std_and_mean_communication():
     assert agg["diffpc_train_comm_mean"]["learn"]["error_bits_all"] == pytest.approx(0.02)
     table = run_presets.summary_table({"mnist-s": agg})
     assert "98.00" in table and "1.00" in table and "0.0200" in table
+
+
+def test_collect_summarises_the_run_folders_there_and_names_the_missing(tmp_path):
+    import json
+
+    for seed, acc in ((0, 0.97), (2, 0.99)):
+        run = tmp_path / f"mnist-s_schedulecyclic-s{seed}"
+        run.mkdir()
+        (run / "results.json").write_text(json.dumps(_result(seed, acc, 0.96, 0.02)))
+    specs = [run_presets.parse_spec("mnist-s:schedule=cyclic")]
+    runs, per_preset, missing = run_presets.collect(specs, [0, 1, 2], tmp_path)
+    assert sorted(runs) == ["mnist-s_schedulecyclic-s0", "mnist-s_schedulecyclic-s2"]
+    assert missing == ["mnist-s_schedulecyclic-s1"]
+    assert per_preset["mnist-s_schedulecyclic"]["diffpc"]["mean"] == pytest.approx(0.98)
+    assert per_preset["mnist-s_schedulecyclic"]["seeds"] == [0, 2]
