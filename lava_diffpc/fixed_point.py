@@ -135,6 +135,20 @@ def quantize_weights(w: Any, fmt: FixedFormat,
     return mant.astype(np.int64), e
 
 
+def quantize_connection(w: Any, fmt: FixedFormat, exponent: int | None = None,
+                        what: str = "weights") -> tuple[np.ndarray, int]:
+    """:func:`quantize_weights` of one connection, dense ``(n_out, n_in)`` or a kernel
+    ``(C_out, C_in, k, k)``, plus the dendrite check: ValueError when a dendritic sum (at
+    most ``|W_mant|`` times the fan-in or the fan-out) could exceed the 24-bit state."""
+    w = to_numpy(w)
+    mant, e = quantize_weights(w, fmt, exponent)
+    fan = max(w[0].size, w.size // w.shape[1])  # into one output / out of one input
+    if fmt.weight_max * fan > STATE_MAX:
+        raise ValueError(f"{what}: a dendritic sum of {fan} inputs could overflow the "
+                         "24-bit state")
+    return mant, e
+
+
 @dataclass
 class QuantizedParams:
     """Integer parameters of a DiffPC network.
@@ -180,11 +194,8 @@ def quantize_params(params: list[tuple[Any, Any]], fmt: FixedFormat = DEFAULT_FO
         w = to_numpy(w)
         if w.ndim not in (2, 4) or to_numpy(b).shape != (w.shape[0],):
             raise ValueError(f"layer {l}: W {w.shape} and b {to_numpy(b).shape} do not match")
-        mant, e = quantize_weights(w, fmt, None if weight_exps is None else weight_exps[l - 1])
-        fan = max(w[0].size, w.size // w.shape[1])  # into one output / out of one input
-        if fmt.weight_max * fan > STATE_MAX:
-            raise ValueError(f"layer {l}: a dendritic sum of {fan} inputs could "
-                             "overflow the 24-bit state")
+        mant, e = quantize_connection(w, fmt, None if weight_exps is None
+                                      else weight_exps[l - 1], f"layer {l}")
         weights.append(mant)
         exps.append(e)
         biases.append(to_state_int(b, fmt, f"bias of layer {l}"))

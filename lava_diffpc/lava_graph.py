@@ -7,7 +7,9 @@ Graph of an L-layer network (``2L + 1`` processes)::
 
 ``Synapse_l`` holds ``W_l`` once: ``s_in_act`` (activity spikes of layer l-1) ->
 ``a_out_fwd`` (to ``Layer_l.a_in_fwd``), ``s_in_err`` (error spikes of layer l) ->
-``a_out_bwd`` (to ``Layer_{l-1}.a_in_fb``; dropped for l = 1). The top layer clamps the
+``a_out_bwd`` (to ``Layer_{l-1}.a_in_fb``). For l = 1 the backward path is not wired: error
+spikes of layer 1 would go to the clamped input, and :func:`lava_diffpc.metrics.transmitted`
+does not count them. The top layer clamps the
 label in the learning phase and records its predictions. All of a dataset streams through
 one ``run()``: every process derives the sample and its step from its own ``time_step``.
 
@@ -20,14 +22,17 @@ and backward alike. The ``fixed_pt`` graph equals :meth:`lava_diffpc.fixedsim.
 FixedPointNetwork.train` bit for bit, random numbers included.
 
 Modes: ``"float"`` (models tagged ``floating_pt``, float64 parameters) or ``"fixed"``
-(``fixed_pt``; parameters and inputs quantised by :mod:`lava_diffpc.fixed_point`).
+(``fixed_pt``). Either way the builder hands every process real units and the arithmetic
+(``fixed=None`` or the :class:`FixedFormat`); each fixed-point process quantises its own
+values with :mod:`lava_diffpc.fixed_point` (:mod:`lava_diffpc.proc.common`).
 Backends: ``"sim"`` (``Loihi2SimCfg``, CPU) or ``"loihi2"`` (``Loihi2HwCfg``; refused until
 the DiffPC processes have Loihi 2 neuro-core models and Intel's proprietary lava-loihi is
 installed, see :func:`run_config`; the chip path today is :mod:`lava_diffpc.export.netx`).
 
 Lava rules the runner follows (docs: lava-notes section 4.2): Vars are read before
-``stop()``; a stopped graph is never run again (Lava segfaults); ``stop()`` is skipped after a
-model raised (it would block forever). Use the graph as a context manager.
+``stop()``; a stopped graph is never run again (Lava segfaults); a model that raises stops
+the run with :class:`~lava_diffpc.proc.common.ModelError` (its own message), and ``stop()``
+is skipped after it (it would block forever). Use the graph as a context manager.
 """
 
 from __future__ import annotations
@@ -42,7 +47,6 @@ from lava_diffpc._lava import require_lava
 
 require_lava()
 
-from lava.magma.core.run_conditions import RunSteps  # noqa: E402
 from lava.magma.core.run_configs import Loihi2SimCfg  # noqa: E402
 from lava.proc.io.sink import RingBuffer  # noqa: E402
 
@@ -51,17 +55,14 @@ from lava_diffpc.fixed_point import (  # noqa: E402
     DEFAULT_FORMAT,
     FixedFormat,
     QuantizedParams,
-    quantize_input,
     quantize_params,
-    schedule_tables,
-    target_int,
     to_numpy,
 )
 from lava_diffpc.metrics import CommStats, transmitted  # noqa: E402
+from lava_diffpc.proc.common import run_steps  # noqa: E402
 from lava_diffpc.proc.io.process import DiffPCInput  # noqa: E402
 from lava_diffpc.proc.layer.process import DiffPCLayer  # noqa: E402
 from lava_diffpc.proc.synapse.process import DiffPCSynapse  # noqa: E402
-from lava_diffpc.rules import fixed_learning  # noqa: E402
 from lava_diffpc.rules.dynamics import LayerState  # noqa: E402
 from lava_diffpc.rules.fixed_learning import OnChipRule  # noqa: E402
 
@@ -196,54 +197,43 @@ class DiffPCGraph:
         steps = self.steps_per_sample
         if mode == "fixed":
             q = params if isinstance(params, QuantizedParams) else quantize_params(params, fmt)
-            self.fmt = q.fmt
-            weights, exps, biases = q.weights, q.weight_exps, q.biases
-            thresholds, gammas = (t[:steps] for t in schedule_tables(sched, q.fmt))
-            data = x if np.issubdtype(x.dtype, np.integer) else quantize_input(x, q.fmt)
-            target = target_int(config.target_scale, q.fmt)
+            self.fmt = fixed = q.fmt
+            params = q.dequantize()  # exact real values; each process quantises them back
+            exps: list[int | None] = list(q.weight_exps)
+            if np.issubdtype(x.dtype, np.integer):
+                x = x * fixed.lsb
         else:
             if isinstance(params, QuantizedParams):
                 params = params.dequantize()
-            weights = [to_numpy(w) for w, _ in params]
-            biases = [to_numpy(b) for _, b in params]
-            exps = [0] * len(weights)
-            self.fmt = fmt
-            thresholds, gammas = sched.thresholds()[:steps], sched.gammas()[:steps]
-            data, target = x.astype(np.float64), float(config.target_scale)
+            self.fmt, fixed = fmt, None
+            exps = [None] * len(params)
+        weights = [to_numpy(w) for w, _ in params]
+        biases = [to_numpy(b) for _, b in params]
         if len(weights) != self.n_layers:
             raise ValueError(f"{len(weights)} weight matrices for {len(sizes)} layers")
         for l, (w, b) in enumerate(zip(weights, biases), start=1):
             if w.shape != (sizes[l], sizes[l - 1]) or b.shape != (sizes[l],):
                 raise ValueError(f"layer {l}: W {w.shape}, b {b.shape}; expected "
                                  f"({sizes[l]}, {sizes[l - 1]}) and ({sizes[l]},)")
-        self.input = DiffPCInput(data=data, thresholds=thresholds, schedule=sched, steps=steps,
+        self.input = DiffPCInput(data=x, schedule=sched, steps=steps, fixed=fixed,
                                  gate=config.input_gate, name="input")
         self.rule = learn
-        syn_learn = [{} for _ in weights]
-        layer_learn: dict[str, Any] = {}
-        if learn is not None:
-            layer_learn = {"learn": True, "alpha": learn.alpha, "lr_shift": learn.lr_shift,
-                           "err_shift": learn.err_shift}
-            for l, e in enumerate(exps, start=1):
-                syn_learn[l - 1] = {"learn": True, "steps": steps, "alpha": learn.alpha,
-                                    "seed": learn.seed, "layer": l,
-                                    **self._trace_settings(thresholds, e)}
-        self.synapses = [DiffPCSynapse(weights=w, weight_exp=e, name=f"synapse{l}",
-                                       **syn_learn[l - 1])
+        self.synapses = [DiffPCSynapse(weights=w, fixed=fixed, weight_exp=e, learn=learn,
+                                       schedule=sched, steps=steps, layer=l, name=f"synapse{l}")
                          for l, (w, e) in enumerate(zip(weights, exps), start=1)]
+        exps_in = [syn.weight_exponent for syn in self.synapses] + [None]
         self.layers = [DiffPCLayer(
-            shape=(sizes[l],), bias=biases[l - 1], thresholds=thresholds, gammas=gammas,
-            schedule=sched, steps=steps, output=l == self.n_layers,
-            labels=labels if l == self.n_layers else None, target=target,
-            num_samples=self.num_samples, fwd_exp=exps[l - 1],
-            fb_exp=exps[l] if l < self.n_layers else 0, name=f"layer{l}", **layer_learn)
+            shape=(sizes[l],), bias=biases[l - 1], schedule=sched, steps=steps, fixed=fixed,
+            output=l == self.n_layers, labels=labels if l == self.n_layers else None,
+            target=config.target_scale, num_samples=self.num_samples,
+            fwd_exp=exps_in[l - 1], fb_exp=exps_in[l], learn=learn, name=f"layer{l}")
             for l in range(1, self.n_layers + 1)]
         senders = [self.input.s_out] + [layer.s_out_act for layer in self.layers[:-1]]
         for l, syn in enumerate(self.synapses, start=1):
             senders[l - 1].connect(syn.s_in_act)
             syn.a_out_fwd.connect(self.layers[l - 1].a_in_fwd)
-            self.layers[l - 1].s_out_err.connect(syn.s_in_err)
-            if l > 1:
+            if l > 1:  # layer 1's error spikes would reach the clamped input: not wired
+                self.layers[l - 1].s_out_err.connect(syn.s_in_err)
                 syn.a_out_bwd.connect(self.layers[l - 2].a_in_fb)
             if learn is not None:
                 self.layers[l - 1].s_out_eT.connect(syn.a_in_post)
@@ -259,15 +249,6 @@ class DiffPCGraph:
         self.run_seconds = 0.0
         self._failed = self._stopped = False
 
-    def _trace_settings(self, thresholds: np.ndarray, weight_exp: int) -> dict[str, Any]:
-        """Trace impulses (and the engine shift ``r`` in fixed mode) of one synapse."""
-        if self.mode != "fixed":
-            return {"impulses": np.asarray(thresholds, dtype=np.float64)}
-        p = fixed_learning.trace_shift(thresholds)
-        return {"impulses": fixed_learning.trace_impulses(thresholds, p),
-                "shift": fixed_learning.update_shift(self.rule, weight_exp, p,
-                                                     self.fmt.frac_bits)}
-
     # ------------------------------------------------------------------- running
     def run(self, num_steps: int | None = None) -> None:
         """Run ``num_steps`` more steps (default: every sample once)."""
@@ -277,7 +258,7 @@ class DiffPCGraph:
         n = self.num_samples * self.steps_per_sample if num_steps is None else int(num_steps)
         start = time.perf_counter()
         try:
-            self.input.run(condition=RunSteps(num_steps=n), run_cfg=self.run_cfg)
+            run_steps(self.input, n, self.run_cfg)
         except BaseException:
             self._failed = True
             raise

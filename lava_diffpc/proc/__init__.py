@@ -5,8 +5,11 @@
 * :mod:`.synapse` - ``DiffPCSynapse``: one weight matrix serving ``W`` up and ``W^T`` down;
 * :mod:`.io` - ``DiffPCInput``: clamps one sample after another and emits activity spikes.
 
-Every process has a ``floating_pt`` and a ``fixed_pt`` model. Nothing below this package may
-have import side effects: Lava's model discovery executes every module beside a process.
+Every process has a ``floating_pt`` and a ``fixed_pt`` model, takes real units with its
+arithmetic declared at construction (``fixed=None`` or a ``FixedFormat``), and derives from
+:mod:`.common` (checks, refusal of the other arithmetic's model, guarded model steps).
+Nothing below this package may have import side effects: Lava's model discovery executes
+every module beside a process.
 """
 
 from lava_diffpc._lava import require_lava

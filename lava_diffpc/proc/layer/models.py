@@ -13,12 +13,12 @@ from __future__ import annotations
 
 import numpy as np
 from lava.magma.core.decorator import implements, requires, tag
-from lava.magma.core.model.py.model import PyLoihiProcessModel
 from lava.magma.core.model.py.ports import PyInPort, PyOutPort
 from lava.magma.core.model.py.type import LavaPyType
 from lava.magma.core.resources import CPU
 from lava.magma.core.sync.protocols.loihi_protocol import LoihiProtocol
 
+from lava_diffpc.proc.common import GuardedModel
 from lava_diffpc.proc.layer.process import DiffPCLayer
 from lava_diffpc.rules import fixed_learning, learning
 from lava_diffpc.rules.arithmetic import FIXED, REAL, as_int
@@ -28,10 +28,11 @@ from lava_diffpc.rules.schedule import Schedule
 STATES = LayerState._fields
 
 
-class _DiffPCLayerModel(PyLoihiProcessModel):
+class _DiffPCLayerModel(GuardedModel):
     """Step logic shared by both precisions; subclasses set ``arith`` and the Var types."""
 
     arith = REAL
+    out_ports = ("s_out_act", "s_out_err", "s_out_eT")
 
     def _schedule(self) -> Schedule:
         if not hasattr(self, "_schedule_cache"):
@@ -42,13 +43,43 @@ class _DiffPCLayerModel(PyLoihiProcessModel):
         """A Var element as the arithmetic's number (int64 for fixed point)."""
         return as_int(v) if self.arith.fixed else np.asarray(v, dtype=np.float64)
 
-    def run_spk(self) -> None:
-        fwd, fb = self.a_in_fwd.recv(), self.a_in_fb.recv()
+    def _label_message(self) -> np.ndarray | None:
+        """This step's message on ``a_in_label`` (received every step, idle ones included,
+        so the channel stays in step with its sender); None when the labels are stored, or
+        for a hidden or inference-only layer."""
         params = self.proc_params
+        connected = bool(self.a_in_label.csp_ports)
+        if params["stored_labels"] and connected:
+            raise ValueError("a_in_label is connected but the layer has stored labels; "
+                             "build it with labels=None to take them from the port")
+        if connected:
+            return self.a_in_label.recv()
+        if params["output"] and not params["stored_labels"] and \
+                int(self.steps[0]) > self._schedule().k1:
+            raise ValueError("the training output layer has no labels: pass labels=... or "
+                             "connect a_in_label")
+        return None
+
+    def _label(self, sample: int, message: np.ndarray | None) -> int | None:
+        """The class of ``sample`` (output layer): stored, or the received one."""
+        if not self.proc_params["output"]:
+            return None
+        if self.proc_params["stored_labels"]:
+            return int(self.labels[sample])
+        return None if message is None else received_label(message, self.x_T.shape[0])
+
+    def step(self) -> None:
+        fwd, fb = self.a_in_fwd.recv(), self.a_in_fb.recv()
+        message = self._label_message()
+        params = self.proc_params
+        t = self.time_step - 1 - params["phase_offset"]
+        if t < 0:
+            return
         schedule = self._schedule()
         steps = int(self.steps[0])
-        k = (self.time_step - 1) % steps
-        sample = (self.time_step - 1) // steps % self.labels.shape[0]
+        k = t % steps
+        sample = t // steps % self.predictions.shape[0]
+        label = self._label(sample, message)
         step = StepValues(self.thresholds[k - 1].item() if k > 0 else 0,
                           self.thresholds[k].item(), self.gammas[k].item(),
                           schedule.is_learning(k))
@@ -59,9 +90,9 @@ class _DiffPCLayerModel(PyLoihiProcessModel):
             state = LayerState(*(self._number(getattr(self, name)) for name in STATES))
             fwd, fb = self._number(fwd), self._number(fb)
         clamp = None
-        if step.learning and params["output"]:
+        if step.learning and label is not None:
             clamp = self._number(np.zeros(self.x_T.shape))
-            clamp[int(self.labels[sample])] = self.target[0]
+            clamp[label] = self.target[0]
         state, s_act, s_err = layer_step(state, fwd, fb, step, self.arith,
                                          fwd_exp=params["fwd_exp"], fb_exp=params["fb_exp"],
                                          clamp=clamp, gate=params["gate"])
@@ -71,12 +102,22 @@ class _DiffPCLayerModel(PyLoihiProcessModel):
             self.predictions[sample] = int(np.argmax(self.x_T))
         self.act_count[int(step.learning)] += int(np.count_nonzero(s_act))
         self.err_count[int(step.learning)] += int(np.count_nonzero(s_err))
-        self.s_out_act.send(s_act)
-        self.s_out_err.send(s_err)
+        self.send("s_out_act", s_act)
+        self.send("s_out_err", s_err)
         if params["learn"]:
-            self.s_out_eT.send(self._third_factor(self.e_T))
+            self.send("s_out_eT", self._third_factor(self.e_T))
             if k == steps - 1:
                 self.bias[:] = self._bias_update(self.bias, self.e_T)
+
+
+def received_label(message: np.ndarray, n_classes: int) -> int:
+    """The class index carried by one ``a_in_label`` message; ValueError unless it is an
+    integer in ``[0, n_classes)``."""
+    value = float(np.asarray(message).reshape(-1)[0])
+    if value != int(value) or not 0 <= value < n_classes:
+        raise ValueError(f"a_in_label received {value}, not a class index in "
+                         f"[0, {n_classes}): send integer labels 0..{n_classes - 1}")
+    return int(value)
 
 
 @implements(proc=DiffPCLayer, protocol=LoihiProtocol)
@@ -87,6 +128,7 @@ class PyDiffPCLayerFloat(_DiffPCLayerModel):
 
     a_in_fwd: PyInPort = LavaPyType(PyInPort.VEC_DENSE, float)
     a_in_fb: PyInPort = LavaPyType(PyInPort.VEC_DENSE, float)
+    a_in_label: PyInPort = LavaPyType(PyInPort.VEC_DENSE, float)
     s_out_act: PyOutPort = LavaPyType(PyOutPort.VEC_DENSE, float)
     s_out_err: PyOutPort = LavaPyType(PyOutPort.VEC_DENSE, float)
     s_out_eT: PyOutPort = LavaPyType(PyOutPort.VEC_DENSE, float)
@@ -125,6 +167,7 @@ class PyDiffPCLayerFixed(_DiffPCLayerModel):
 
     a_in_fwd: PyInPort = LavaPyType(PyInPort.VEC_DENSE, np.int32, precision=24)
     a_in_fb: PyInPort = LavaPyType(PyInPort.VEC_DENSE, np.int32, precision=24)
+    a_in_label: PyInPort = LavaPyType(PyInPort.VEC_DENSE, np.int32)
     s_out_act: PyOutPort = LavaPyType(PyOutPort.VEC_DENSE, np.int32, precision=2)
     s_out_err: PyOutPort = LavaPyType(PyOutPort.VEC_DENSE, np.int32, precision=2)
     s_out_eT: PyOutPort = LavaPyType(PyOutPort.VEC_DENSE, np.int32, precision=8)

@@ -5,32 +5,34 @@ from __future__ import annotations
 
 import numpy as np
 from lava.magma.core.decorator import implements, requires, tag
-from lava.magma.core.model.py.model import PyLoihiProcessModel
 from lava.magma.core.model.py.ports import PyInPort, PyOutPort
 from lava.magma.core.model.py.type import LavaPyType
 from lava.magma.core.resources import CPU
 from lava.magma.core.sync.protocols.loihi_protocol import LoihiProtocol
 
+from lava_diffpc.proc.common import GuardedModel
 from lava_diffpc.proc.synapse.process import DiffPCSynapse
 from lava_diffpc.rules import fixed_learning, learning
 from lava_diffpc.rules.arithmetic import FIXED, REAL
 
 
-class _DiffPCSynapseModel(PyLoihiProcessModel):
+class _DiffPCSynapseModel(GuardedModel):
     """Send first, then receive (see the Process docstring); no spikes, no product."""
 
     arith = REAL
+    out_ports = ("a_out_fwd", "a_out_bwd")
 
-    def run_spk(self) -> None:
-        self.a_out_fwd.send(self.a_fwd)
-        self.a_out_bwd.send(self.a_bwd)
+    def step(self) -> None:
+        self.send("a_out_fwd", self.a_fwd)
+        self.send("a_out_bwd", self.a_bwd)
         s_act, s_err = self.s_in_act.recv(), self.s_in_err.recv()
         post = self.a_in_post.recv()
         self.a_fwd[:] = self.arith.synaptic_sum(s_act, self.weights) if s_act.any() else 0
         self.a_bwd[:] = self.arith.synaptic_sum(s_err, self.weights.T) if s_err.any() else 0
-        if self.proc_params["learn"]:
+        t = self.time_step - 1 - self.proc_params["phase_offset"]
+        if self.proc_params["learn"] and t >= 0:
             steps = int(self.steps[0])
-            k = (self.time_step - 1) % steps
+            k = t % steps
             if k == 0:
                 self.trace[:] = 0
             self.trace[:] = self._accumulate(self.trace, s_act, self.impulses[k])
