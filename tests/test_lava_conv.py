@@ -23,12 +23,13 @@ from lava_diffpc.data import load_dataset  # noqa: E402
 from lava_diffpc.fixed_point import FixedFormat, quantize_input, quantize_params  # noqa: E402
 from lava_diffpc.fixedsim import FixedPointNetwork  # noqa: E402
 from lava_diffpc.lava_graph import DiffPCGraph, run_dataset  # noqa: E402
-from lava_diffpc.presets import parse_layers  # noqa: E402
+from lava_diffpc.presets import parse_layers, preset  # noqa: E402
 from lava_diffpc.proc.conv_synapse.process import DiffPCConvSynapse  # noqa: E402
 from lava_diffpc.reference.network import DiffPCNetwork  # noqa: E402
 from lava_diffpc.rules.dynamics import LayerState  # noqa: E402
 from lava_diffpc.rules.fixed_learning import OnChipRule  # noqa: E402
 from lava_diffpc.rules.schedule import Schedule  # noqa: E402
+from lava_diffpc.train import build_model  # noqa: E402
 
 FMT = FixedFormat()
 SCHED = Schedule(m=-1, n=3, c1=2, c2=2, gamma2=0.5)  # 12 steps per sample
@@ -191,3 +192,41 @@ def test_evaluate_runs_a_conv_checkpoint_on_the_lava_backends(tmp_path, capsys):
     assert got["lava-fixed"]["test_acc"] == got["fixedsim"]["test_acc"]
     assert got["lava-fixed"]["comm"] == got["fixedsim"]["comm"]
     assert got["lava-float"]["test_acc"] == got["reference"]["test_acc"]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name, frac_bits", [("cifar-efficient", 12), ("cifar-long", 14)])
+def test_cifar_preset_graphs_run_a_learning_phase_like_the_simulators(name, frac_bits):
+    """The CIFAR presets' architecture (two 5x5 stride-2 convolutions, 11 processes) at its
+    initial weights, one cycle per phase, one random image with its label: the fixed graph's
+    final states, prediction and spike counts equal fixedsim's; the float graph's prediction
+    and spike counts equal the float64 reference's. cifar-long's finest threshold,
+    ``2**(1-15)``, needs ``F = 14`` fractional bits."""
+    fmt = FixedFormat(frac_bits=frac_bits)
+    opts = {**preset(name), "c1": 1, "c2": 1, "dropout": 0.0}
+    net = build_model("diffpc", opts, dtype=torch.float64, engine="plain")
+    cfg = net.config
+    params = [(w.numpy(), b.numpy()) for w, b in zip(net.weights, net.biases)]
+    rng = np.random.default_rng(0)
+    x, labels = rng.normal(size=(1, *cfg.input_shape)), np.array([3])
+    q = quantize_params(params, fmt)
+    x_int = quantize_input(x, fmt)
+    with DiffPCGraph(cfg, q, x_int, labels, mode="fixed") as graph:
+        graph.run()
+        states = [graph.layer_state(l) for l in range(1, cfg.n_layers + 1)]
+        fixed, fixed_stats = graph.predictions(), graph.comm_stats()
+    sim_stats = cfg.comm_stats()
+    sim = FixedPointNetwork(cfg, q, engine="plain").run(x_int, labels, stats=sim_stats)
+    for l, (a, b) in enumerate(zip(states, sim.states), start=1):
+        for name_, u, v in zip(LayerState._fields, a, b):
+            assert np.array_equal(u, v[0].reshape(-1)), (l, name_)
+    assert fixed.tolist() == sim.prediction.tolist()
+    _assert_same_counts(fixed_stats, sim_stats)
+    assert sim_stats.error["learn"][cfg.n_layers - 1] > 0
+    with DiffPCGraph(cfg, params, x, labels, mode="float") as graph:
+        graph.run()
+        real, real_stats = graph.predictions(), graph.comm_stats()
+    ref_stats = cfg.comm_stats()
+    ref = net.run(torch.tensor(x), torch.tensor(labels), stats=ref_stats)
+    assert real.tolist() == ref.prediction.tolist()
+    _assert_same_counts(real_stats, ref_stats)
