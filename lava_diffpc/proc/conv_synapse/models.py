@@ -15,6 +15,7 @@ from lava.magma.core.sync.protocols.loihi_protocol import LoihiProtocol
 from lava_diffpc.config import ConvSpec
 from lava_diffpc.proc.conv_synapse.process import DiffPCConvSynapse
 from lava_diffpc.reference.conv import ConvConnection
+from lava_diffpc.rules.arithmetic import FIXED, REAL
 
 
 class _DiffPCConvSynapseModel(PyLoihiProcessModel):
@@ -22,7 +23,7 @@ class _DiffPCConvSynapseModel(PyLoihiProcessModel):
     through ``ConvConnection.forward`` / ``transpose``, the functions the float reference and
     fixedsim call; ``fixed_pt`` rounds the (exact) integer results to ``int64``."""
 
-    fixed = False
+    arith = REAL
 
     def _connection(self) -> ConvConnection:
         if not hasattr(self, "_conn"):
@@ -44,7 +45,7 @@ class _DiffPCConvSynapseModel(PyLoihiProcessModel):
         if out is None:
             return 0
         out = out.reshape(-1).numpy()
-        return np.rint(out).astype(np.int64) if self.fixed else out
+        return np.rint(out).astype(np.int64) if self.arith.fixed else out
 
     def run_spk(self) -> None:
         self.a_out_fwd.send(self.a_fwd)
@@ -76,7 +77,7 @@ class PyDiffPCConvSynapseFloat(_DiffPCConvSynapseModel):
 class PyDiffPCConvSynapseFixed(_DiffPCConvSynapseModel):
     """8-bit kernel mantissas, exact integer dendritic sums (the layer applies ``2**-E``)."""
 
-    fixed = True
+    arith = FIXED
 
     s_in_act: PyInPort = LavaPyType(PyInPort.VEC_DENSE, np.int32, precision=2)
     s_in_err: PyInPort = LavaPyType(PyInPort.VEC_DENSE, np.int32, precision=2)
