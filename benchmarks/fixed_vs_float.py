@@ -27,7 +27,6 @@ from __future__ import annotations
 import argparse
 import json
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -99,17 +98,20 @@ def main() -> None:
     ap.add_argument("--machine", default="2-core CPU")
     ap.add_argument("--command", action="append", default=[],
                     help="a command that made the run (repeatable; stored as given)")
+    ap.add_argument("--name", default=None,
+                    help="the run's name under 'runs' of --out; default: the folder's name")
     ap.add_argument("--out", type=Path, required=True)
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     entry = compare(args.run, args.data_dir, args.lava_samples)
     entry.update({"machine": args.machine, "code_commit": _commit(Path(__file__).parent),
                   "commands": args.command + [
-                      "PYTHONPATH=. python benchmarks/fixed_vs_float.py "
-                      + " ".join(a for a in sys.argv[1:] if not a.startswith("/"))]})
+                      "PYTHONPATH=. python benchmarks/fixed_vs_float.py RUN --data-dir DATA "
+                      f"--lava-samples {args.lava_samples} --threads {args.threads} --out "
+                      f"{args.out}"]})
     data = json.loads(args.out.read_text()) if args.out.exists() else {}
     data["fixed_vs_float"] = entry
-    data.setdefault("runs", {})[args.run.name] = json.loads(
+    data.setdefault("runs", {})[args.name or args.run.name] = json.loads(
         (args.run / "results.json").read_text())
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(data, indent=2) + "\n")
