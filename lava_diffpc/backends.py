@@ -1,4 +1,5 @@
-"""Inference of a trained DiffPC MLP on any of the drivers of the same rules.
+"""Inference of a trained DiffPC network (MLP or convolutional) on any of the drivers of the
+same rules.
 
 | backend | driver | arithmetic |
 |---|---|---|
@@ -11,7 +12,7 @@
 
 The Lava backends import Lava lazily, so the first two work on any Python. ``netx`` runs the
 ReLU network that DiffPC's feed-forward phase approximates, not DiffPC's spikes: it has no
-spike counts (``stats`` is None), and it can run convolutional networks.
+spike counts (``stats`` is None).
 """
 
 from __future__ import annotations

@@ -13,6 +13,13 @@ does not count them. The top layer clamps the
 label in the learning phase and records its predictions. All of a dataset streams through
 one ``run()``: every process derives the sample and its step from its own ``time_step``.
 
+Convolutions (``config.convs``): ``Synapse_l`` is a
+:class:`~lava_diffpc.proc.conv_synapse.process.DiffPCConvSynapse` (the kernel once,
+``conv`` up and ``conv_transpose`` down) and ``Layer_l`` a flat :class:`DiffPCLayer` of
+``C * H * W`` neurons in CHW order, the channel's bias at each of its positions; inputs
+may be given as images ``(N, C, H, W)``. Inference and the learning phase run (weights
+fixed); on-chip learning of kernels is refused.
+
 On-chip learning (``learn=OnChipRule(...)``, :func:`train_dataset`): every layer also sends
 its third factor (``s_out_eT`` -> the incoming synapse's ``a_in_post``) and updates its bias,
 every synapse rebuilds its presynaptic activity from the spikes it receives and updates ``W_l``
@@ -50,7 +57,7 @@ require_lava()
 from lava.magma.core.run_configs import Loihi2SimCfg  # noqa: E402
 from lava.proc.io.sink import RingBuffer  # noqa: E402
 
-from lava_diffpc.config import DiffPCConfig  # noqa: E402
+from lava_diffpc.config import DiffPCConfig, neurons  # noqa: E402
 from lava_diffpc.fixed_point import (  # noqa: E402
     DEFAULT_FORMAT,
     FixedFormat,
@@ -60,16 +67,19 @@ from lava_diffpc.fixed_point import (  # noqa: E402
 )
 from lava_diffpc.metrics import CommStats, transmitted  # noqa: E402
 from lava_diffpc.proc.common import run_steps  # noqa: E402
+from lava_diffpc.proc.conv_synapse.process import LEARN_REFUSED, DiffPCConvSynapse  # noqa: E402
 from lava_diffpc.proc.io.process import DiffPCInput  # noqa: E402
 from lava_diffpc.proc.layer.process import DiffPCLayer  # noqa: E402
 from lava_diffpc.proc.synapse.process import DiffPCSynapse  # noqa: E402
+from lava_diffpc.reference.conv import ConvConnection  # noqa: E402
+from lava_diffpc.reference.network import connections  # noqa: E402
 from lava_diffpc.rules.dynamics import LayerState  # noqa: E402
 from lava_diffpc.rules.fixed_learning import OnChipRule  # noqa: E402
 
 MODES = {"float": "floating_pt", "fixed": "fixed_pt"}
 BACKENDS = ("sim", "loihi2")
 STATES = LayerState._fields
-PROCESSES = (DiffPCInput, DiffPCLayer, DiffPCSynapse)
+PROCESSES = (DiffPCInput, DiffPCLayer, DiffPCSynapse, DiffPCConvSynapse)
 LOIHI2_REFUSED = (
     "backend='loihi2' refuses to run the DiffPC processes on Loihi2HwCfg: {why}. Without "
     "neuro-core models Loihi2HwCfg would run their Python models on the host CPU (or, without "
@@ -94,12 +104,13 @@ def neurocore_models() -> dict[str, list[type]]:
     """
     from lava.magma.core.resources import NeuroCore
 
+    from lava_diffpc.proc.conv_synapse import models as conv_models
     from lava_diffpc.proc.io import models as io_models
     from lava_diffpc.proc.layer import models as layer_models
     from lava_diffpc.proc.synapse import models as synapse_models
 
     found: dict[str, list[type]] = {}
-    for module in (io_models, layer_models, synapse_models):
+    for module in (io_models, layer_models, synapse_models, conv_models):
         for obj in vars(module).values():
             proc = getattr(obj, "implements_process", None)
             resources = getattr(obj, "required_resources", [])
@@ -153,10 +164,12 @@ class DiffPCGraph:
     Args:
         config: architecture and schedule (:class:`DiffPCConfig`; dropout is not used).
         params: ``[(W_l, b_l), ...]`` in float (NumPy or torch, e.g. a reference
-            checkpoint), or :class:`QuantizedParams` (its own format wins over ``fmt``;
-            in float mode it runs dequantised).
-        x: ``(num_samples, n_0)`` inputs in activation units; in fixed mode an integer array
-            is taken as already quantised (LSBs of ``2**-F``).
+            checkpoint; a convolution's ``W_l`` is its ``(C_out, C_in, k, k)`` kernel and
+            ``b_l`` is per channel), or :class:`QuantizedParams` (its own format wins over
+            ``fmt``; in float mode it runs dequantised).
+        x: ``(num_samples, n_0)`` or ``(num_samples, *config.input_shape)`` inputs in
+            activation units; in fixed mode an integer array is taken as already quantised
+            (LSBs of ``2**-F``).
         labels: class per sample; given, every sample runs ``schedule.steps`` steps with
             the learning phase (output clamped), else ``schedule.k1`` steps (inference).
         mode: ``"float"`` or ``"fixed"``.
@@ -178,8 +191,11 @@ class DiffPCGraph:
         self.config, self.mode = config, mode
         sched, sizes = config.schedule, config.sizes
         x = np.asarray(x.detach().cpu() if hasattr(x, "detach") else x)
+        if x.ndim > 2 and tuple(x.shape[1:]) == config.input_shape:
+            x = x.reshape(len(x), -1)  # images flat in CHW order, as the reference's
         if x.ndim != 2 or x.shape[1] != sizes[0] or len(x) < 1:
-            raise ValueError(f"x of shape {x.shape}; expected (num_samples, {sizes[0]})")
+            raise ValueError(f"x of shape {x.shape}; expected (num_samples, {sizes[0]}) or "
+                             f"(num_samples, {', '.join(map(str, config.input_shape))})")
         if x.dtype.kind not in "biuf" or not np.isfinite(x).all():
             raise ValueError("x must hold finite numbers (no NaN or inf); clean or normalise "
                              "the data")
@@ -194,6 +210,8 @@ class DiffPCGraph:
                 raise ValueError(f"labels must be {len(x)} class indices in [0, {sizes[-1]})")
         if learn is not None and not self.learning:
             raise ValueError("on-chip learning needs labels")
+        if learn is not None and config.convs:
+            raise ValueError(LEARN_REFUSED)
         steps = self.steps_per_sample
         if mode == "fixed":
             q = params if isinstance(params, QuantizedParams) else quantize_params(params, fmt)
@@ -211,19 +229,23 @@ class DiffPCGraph:
         biases = [to_numpy(b) for _, b in params]
         if len(weights) != self.n_layers:
             raise ValueError(f"{len(weights)} weight matrices for {len(sizes)} layers")
-        for l, (w, b) in enumerate(zip(weights, biases), start=1):
-            if w.shape != (sizes[l], sizes[l - 1]) or b.shape != (sizes[l],):
+        self.connections = connections(config)
+        for l, (conn, w, b) in enumerate(zip(self.connections, weights, biases), start=1):
+            if w.shape != conn.weight_shape or b.shape != conn.bias_shape:
                 raise ValueError(f"layer {l}: W {w.shape}, b {b.shape}; expected "
-                                 f"({sizes[l]}, {sizes[l - 1]}) and ({sizes[l]},)")
+                                 f"{conn.weight_shape} and {conn.bias_shape}")
         self.input = DiffPCInput(data=x, schedule=sched, steps=steps, fixed=fixed,
                                  gate=config.input_gate, name="input")
         self.rule = learn
-        self.synapses = [DiffPCSynapse(weights=w, fixed=fixed, weight_exp=e, learn=learn,
-                                       schedule=sched, steps=steps, layer=l, name=f"synapse{l}")
-                         for l, (w, e) in enumerate(zip(weights, exps), start=1)]
+        self.synapses = [
+            _conv_synapse(conn, w, fixed, e, f"synapse{l}") if isinstance(conn, ConvConnection)
+            else DiffPCSynapse(weights=w, fixed=fixed, weight_exp=e, learn=learn,
+                               schedule=sched, steps=steps, layer=l, name=f"synapse{l}")
+            for l, (conn, w, e) in enumerate(zip(self.connections, weights, exps), start=1)]
         exps_in = [syn.weight_exponent for syn in self.synapses] + [None]
         self.layers = [DiffPCLayer(
-            shape=(sizes[l],), bias=biases[l - 1], schedule=sched, steps=steps, fixed=fixed,
+            shape=(sizes[l],), bias=_neuron_bias(self.connections[l - 1], biases[l - 1]),
+            schedule=sched, steps=steps, fixed=fixed,
             output=l == self.n_layers, labels=labels if l == self.n_layers else None,
             target=config.target_scale, num_samples=self.num_samples,
             fwd_exp=exps_in[l - 1], fb_exp=exps_in[l], learn=learn, name=f"layer{l}")
@@ -300,7 +322,7 @@ class DiffPCGraph:
         return self._get(self.probes[key].data)
 
     def weights(self) -> list[np.ndarray]:
-        """Each synapse's real-valued ``W_l`` (fixed: ``W_mant * 2**-weight_exp``).
+        """Each synapse's real-valued ``W_l`` or kernel (fixed: ``W_mant * 2**-weight_exp``).
 
         Slow for large layers: Lava moves Vars one element per message (~20 us each).
         """
@@ -311,7 +333,8 @@ class DiffPCGraph:
         """The graph's current parameters: :class:`QuantizedParams` (fixed mode, mantissas
         and biases as integers) or float64 ``[(W_l, b_l), ...]``. Slow for large layers."""
         weights = [self._get(syn.weights) for syn in self.synapses]
-        biases = [self._get(layer.bias) for layer in self.layers]
+        biases = [_channel_bias(conn, self._get(layer.bias))
+                  for conn, layer in zip(self.connections, self.layers)]
         if self.mode == "fixed":
             exps = [int(self._get(syn.weight_exp)[0]) for syn in self.synapses]
             return QuantizedParams([np.rint(w).astype(np.int64) for w in weights], exps,
@@ -391,3 +414,25 @@ def train_dataset(config: DiffPCConfig, params: Any, x: Any, labels: Any, rule: 
         graph.run()
         return LavaTrainResult(graph.params(), graph.predictions(), graph.comm_stats(),
                                graph.saturated(), graph.time_steps, graph.run_seconds)
+
+
+def _conv_synapse(conn: ConvConnection, weights: np.ndarray, fixed: FixedFormat | None,
+                  weight_exp: int | None, name: str) -> DiffPCConvSynapse:
+    """The synapse process of a convolution (the kernel once; no on-chip learning)."""
+    spec = conn.spec
+    return DiffPCConvSynapse(weights=weights, in_shape=conn.in_shape, stride=spec.stride,
+                             padding=spec.padding, out_shape=conn.out_shape, fixed=fixed,
+                             weight_exp=weight_exp, name=name)
+
+
+def _neuron_bias(conn: Any, bias: np.ndarray) -> np.ndarray:
+    """The bias per neuron of the flat layer: a convolution's ``b[o]`` at every position of
+    channel ``o`` (CHW order), a dense layer's as it is."""
+    return np.repeat(bias, neurons(conn.out_shape[1:])) if isinstance(conn, ConvConnection) \
+        else bias
+
+
+def _channel_bias(conn: Any, bias: np.ndarray) -> np.ndarray:
+    """Inverse of :func:`_neuron_bias`: a convolution's bias per channel."""
+    return bias.reshape(conn.out_shape[0], -1)[:, 0] if isinstance(conn, ConvConnection) \
+        else bias

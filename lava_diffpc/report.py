@@ -25,6 +25,10 @@ the results folder. Blocks:
     the presets-by-seeds summaries: mean and sample standard deviation over seeds;
 ``onchip``
     on-chip learning accuracy per rounding variant of the rule (``onchip-*.json``);
+``precision``
+    a trained run's weights in fixed point (fast simulator) against the float reference on
+    the same test samples, with a Lava ``fixed_pt`` check (the ``fixed_vs_float`` entry
+    written by ``benchmarks/fixed_vs_float.py``);
 ``paper``
     the paper's table: ``paper.json`` in the folder lists, per row, the paper's numbers and
     the run or summary entry that stands for it (the entry's own numbers are read from its
@@ -236,9 +240,32 @@ def onchip_table(results: Path) -> str:
     return "\n".join(lines) + "\n"
 
 
+def precision_table(results: Path) -> str:
+    """Markdown: fixed point against float per ``fixed_vs_float`` entry."""
+    lines = ["| network | epochs | test samples | float reference | fixed point (fixedsim) | "
+             "fixed - float | same prediction | Lava fixed_pt == fixedsim | machine | "
+             "source |", "|---|---|---|---|---|---|---|---|---|---|"]
+    for path in sorted(results.glob("*.json")):
+        doc = _load(results, path.name)
+        entry = doc.get("fixed_vs_float") if isinstance(doc, dict) else None
+        if not entry:
+            continue
+        lava = entry.get("lava")
+        check = "-" if lava is None else \
+            f"{'yes' if lava['equal_to_fixedsim'] else 'NO'} ({lava['samples']} samples)"
+        lines.append(f"| {entry['arch']} | {entry['epochs']} | {entry['test_samples']:,} | "
+                     f"{_pct(entry['reference']['test_acc'])} | "
+                     f"{_pct(entry['fixedsim']['test_acc'])} | "
+                     f"{entry['fixed_minus_float_points']:+.2f} points | "
+                     f"{_pct(entry['agreement'])} | {check} | {entry['machine']} | "
+                     f"`docs/results/{path.name}` |")
+    return "\n".join(lines) + "\n"
+
+
 BLOCKS: dict[str, Callable[[Path], str]] = {
     "speed": speed_table, "fixed": fixed_table, "sweep": sweep_table, "runs": runs_table,
     "seeds": seeds_table, "paper": paper_table, "onchip": onchip_table,
+    "precision": precision_table,
 }
 
 

@@ -129,7 +129,7 @@ BEFORE_DATA = [
 # refused once the data is known, before anything is written
 AFTER_DATA = [
     (["train", "--rule", "onchip", "--m", "11"], "threshold 2**11 does not fit the 24-bit state"),
-    (["train", "--rule", "onchip", "--m", "-8"], "finer than the state's LSB"),
+    (["train", "--rule", "onchip", "--m", "-10"], "finer than the state's LSB"),
     (["train", "--heldout", "1437"], "--heldout 1437 leaves no training samples"),
     (["align", "--variant", "arch=64-9"], "does not fit digits"),
 ]

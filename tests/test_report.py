@@ -96,3 +96,14 @@ def test_run_tables_read_runs_summaries_and_the_paper_index(results):
         {"row": "x", "paper": 0.9, "file": "seeds.json", "entry": "nothing"}]}))
     with pytest.raises(ValueError, match="holds no run 'nothing'"):
         render("<!-- report:paper -->\n<!-- /report:paper -->\n", results)
+
+
+def test_precision_table_reads_fixed_vs_float_entries(results):
+    entry = {"arch": "3x32x32-c32k5s2-c64k5s2-512-128-10", "epochs": 1, "test_samples": 1000,
+             "reference": {"test_acc": 0.5}, "fixedsim": {"test_acc": 0.495},
+             "fixed_minus_float_points": -0.5, "agreement": 0.97, "machine": "2-core CPU",
+             "lava": {"samples": 3, "equal_to_fixedsim": True}}
+    (results / "prec.json").write_text(json.dumps({"fixed_vs_float": entry, "runs": {}}))
+    out = render("<!-- report:precision -->\n<!-- /report:precision -->\n", results)
+    assert ("| 3x32x32-c32k5s2-c64k5s2-512-128-10 | 1 | 1,000 | 50.00% | 49.50% | -0.50 points "
+            "| 97.00% | yes (3 samples) | 2-core CPU | `docs/results/prec.json` |") in out

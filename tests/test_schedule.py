@@ -85,3 +85,18 @@ def test_gamma_shift_needs_a_power_of_two():
     assert Schedule(gamma2=0.25).gamma_shift() == 2
     with pytest.raises(ValueError, match="2\\*\\*-g"):
         Schedule(gamma2=0.3).gamma_shift()
+
+
+def test_fixed_point_threshold_may_use_the_decay_bits_it_does_not_need():
+    """The cyclic schedule's d_q = 2**D has D zero bits: its thresholds reach one LSB
+    (CIFAR-Efficient: m = 0, n = 12 at F = 12), exactly the real ones; a decay with a
+    fraction needs its bits."""
+    s = Schedule(m=0, n=12, c1=1, c2=0)
+    t = s.thresholds_fixed(12, decay_bits=3)
+    assert np.array_equal(t / 2.0**12, s.thresholds()) and t.min() == 2
+    with pytest.raises(ValueError, match="finer than the state's LSB"):
+        Schedule(m=0, n=14, c1=1, c2=0).thresholds_fixed(12, decay_bits=3)
+    r = Schedule(m=0, n=12, c1=2, c2=0, kind="cyclic-decay", a=0.5)  # d_q = 8, then 4
+    assert r.thresholds_fixed(12, decay_bits=3)[-1] == 1
+    with pytest.raises(ValueError, match="finer than the state's LSB"):
+        Schedule(m=0, n=12, c1=3, c2=0, kind="cyclic-decay", a=0.3).thresholds_fixed(12, 3)

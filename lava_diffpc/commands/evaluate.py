@@ -97,14 +97,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     for file, state in _load_checkpoints(path):
         _check_finite(file, state)
         opts, name = state["model_opts"], state["name"]
-        arch = parse_layers(opts["arch"])
         if args.backend != "reference" and name not in ("diffpc", ONCHIP_NAME):
             print(f"{name}: skipped (--backend {args.backend} runs DiffPC only)")
             continue
-        if args.backend not in ("reference", "fixedsim", "netx") and arch.convs:
-            raise ValueError(f"--backend {args.backend} runs fully connected networks only; "
-                             f"{opts['arch']} has convolutions (use reference, fixedsim or "
-                             "netx)")
         ds, held = _run_data(run_dir, opts, args)
         qparams = load_qparams(state) if name == ONCHIP_NAME else None
         if qparams is not None:  # the integer network; its float twin for float backends

@@ -173,10 +173,12 @@ class Schedule:
         return int(round(self.decay(k) * 2**decay_bits))
 
     def threshold_fixed(self, k: int, frac_bits: int, decay_bits: int = 3) -> int:
-        """Integer threshold ``T_int(k) = d_q << (m + F - (k mod n) - D)`` (exact).
+        """Integer threshold ``T_int(k) = d_q << (m + F - (k mod n) - D)`` (exact; a negative
+        shift is a right shift, taken where it drops only zero bits of ``d_q``: the cyclic
+        schedule's ``d_q = 2**D`` reaches thresholds down to one LSB).
 
-        Raises ValueError when the shift would be negative, i.e. when the finest
-        threshold of a cycle is below the state's least significant bit.
+        Raises ValueError when the threshold is not an integer number of LSBs, i.e. when the
+        finest threshold of a cycle is below the state's least significant bit.
         """
         j = 0 if self.kind == "constant" else k % self.n
         shift = self.m + frac_bits - j - decay_bits
@@ -184,12 +186,13 @@ class Schedule:
             raise ValueError(
                 f"threshold 2**{self.m} does not fit the {STATE_BITS}-bit state at frac_bits "
                 f"{frac_bits} (largest 2**{STATE_BITS - 2 - frac_bits}): lower m")
-        if shift < 0:
+        d_q = self.decay_fixed(k, decay_bits)
+        if shift < 0 and d_q % (1 << -shift):
             raise ValueError(
                 f"threshold 2**({self.m}-{j}) with decay bits {decay_bits} is finer than the "
                 f"state's LSB 2**-{frac_bits}: raise frac_bits or m, or lower n or decay_bits"
             )
-        return self.decay_fixed(k, decay_bits) << shift
+        return d_q << shift if shift >= 0 else d_q >> -shift
 
     def thresholds_fixed(self, frac_bits: int, decay_bits: int = 3) -> np.ndarray:
         """``T_int(k)`` for k = 0..K-1 (int64)."""
