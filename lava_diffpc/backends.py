@@ -75,17 +75,18 @@ def infer(model: DiffPCNetwork, x: np.ndarray, backend: str = "reference",
                                for i in range(0, len(xt), batch_size)])
         return Inference(pred, stats, time.perf_counter() - start)
     if backend == "fixedsim":
-        from lava_diffpc.fixed_point import quantize_input, quantize_params
+        from lava_diffpc.fixed_point import format_for, quantize_input, quantize_params
         from lava_diffpc.fixedsim import FixedPointNetwork
 
-        sim = FixedPointNetwork(config, qparams or quantize_params(params),
-                                engine=choose_engine(engine, config, batch_size))
-        pred = sim.predict(quantize_input(x), batch_size=batch_size, stats=stats)
+        q = qparams or quantize_params(params, format_for(config.schedule))
+        sim = FixedPointNetwork(config, q, engine=choose_engine(engine, config, batch_size))
+        pred = sim.predict(quantize_input(x, q.fmt), batch_size=batch_size, stats=stats)
         return Inference(pred, stats, time.perf_counter() - start)
+    from lava_diffpc.fixed_point import format_for
     from lava_diffpc.lava_graph import run_dataset
 
     mode = "float" if backend == "lava-float" else "fixed"
     result = run_dataset(config, params if qparams is None or mode == "float" else qparams,
-                         x, mode=mode,
+                         x, mode=mode, fmt=format_for(config.schedule),
                          backend="loihi2" if backend == "loihi2" else "sim")
     return Inference(result.predictions, result.stats, time.perf_counter() - start)

@@ -33,7 +33,7 @@ of ``2**E``; :meth:`QuantizedParams.exact_shifts` checks it.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -84,6 +84,22 @@ def to_numpy(a: Any) -> np.ndarray:
     if hasattr(a, "detach"):
         a = a.detach().cpu().numpy()
     return np.array(a, dtype=np.float64)
+
+
+def format_for(schedule: Schedule, fmt: FixedFormat = DEFAULT_FORMAT) -> FixedFormat:
+    """``fmt`` with ``F`` raised, if needed, to the smallest value at which every threshold
+    of ``schedule`` is a whole number of LSBs (:meth:`Schedule.thresholds_fixed` decides;
+    the finest threshold ``2**(m - n + 1)`` needs about ``F >= n - 1 - m``). A larger ``F``
+    halves the state range per bit (``+-2**(23 - F)``). ValueError when no ``F`` below the
+    24-bit state's fits."""
+    for frac_bits in range(fmt.frac_bits, STATE_BITS - 1):
+        try:
+            schedule.thresholds_fixed(frac_bits, fmt.decay_bits)
+        except ValueError:
+            continue
+        return replace(fmt, frac_bits=frac_bits)
+    raise ValueError(f"no fixed-point format of {STATE_BITS}-bit states holds the thresholds "
+                     f"of {schedule}; raise m or lower n")
 
 
 def to_state_int(v: Any, fmt: FixedFormat, what: str) -> np.ndarray:

@@ -127,3 +127,18 @@ def test_schedule_tables():
     assert g.tolist() == [0] * 8 + [1, -1, -1, -1] * 2
     with pytest.raises(ValueError, match="2\\*\\*-g"):
         schedule_tables(Schedule(c2=1, gamma2=0.3), FMT)
+
+
+def test_format_for_raises_the_fractional_bits_only_as_far_as_the_finest_threshold_needs():
+    """Oracle: the finest threshold ``2**(m - n + 1)`` is a whole number of LSBs at exactly
+    these ``F`` (thresholds_fixed refuses one bit fewer)."""
+    from lava_diffpc.fixed_point import DEFAULT_FORMAT, format_for
+
+    assert format_for(Schedule(m=0, n=4, c1=1, c2=1)) == DEFAULT_FORMAT
+    fmt = format_for(Schedule(m=-2, n=15, c1=1, c2=1))  # finest 2**-16
+    assert fmt.frac_bits == 16 and fmt.decay_bits == DEFAULT_FORMAT.decay_bits
+    Schedule(m=-2, n=15, c1=1, c2=1).thresholds_fixed(16, fmt.decay_bits)
+    with pytest.raises(ValueError):
+        Schedule(m=-2, n=15, c1=1, c2=1).thresholds_fixed(15, fmt.decay_bits)
+    with pytest.raises(ValueError, match="raise m or lower n"):
+        format_for(Schedule(m=-3, n=22, c1=1, c2=1))  # finest 2**-24

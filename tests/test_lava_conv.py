@@ -20,7 +20,12 @@ pytest.importorskip("lava.magma", reason="lava-nc 0.10 (Python 3.10) is not inst
 from lava_diffpc.cli import main  # noqa: E402
 from lava_diffpc.config import DiffPCConfig  # noqa: E402
 from lava_diffpc.data import load_dataset  # noqa: E402
-from lava_diffpc.fixed_point import FixedFormat, quantize_input, quantize_params  # noqa: E402
+from lava_diffpc.fixed_point import (  # noqa: E402
+    FixedFormat,
+    format_for,
+    quantize_input,
+    quantize_params,
+)
 from lava_diffpc.fixedsim import FixedPointNetwork  # noqa: E402
 from lava_diffpc.lava_graph import DiffPCGraph, run_dataset  # noqa: E402
 from lava_diffpc.presets import parse_layers, preset  # noqa: E402
@@ -210,6 +215,18 @@ def test_evaluate_runs_a_conv_checkpoint_on_the_lava_backends(tmp_path, capsys):
     assert got["lava-fixed"]["test_acc"] == got["fixedsim"]["test_acc"]
     assert got["lava-fixed"]["comm"] == got["fixedsim"]["comm"]
     assert got["lava-float"]["test_acc"] == got["reference"]["test_acc"]
+    # cost counts a conv net's spikes with fixedsim too: its feed-forward activity per
+    # sample is evaluate's per-neuron figure times the layer's neurons
+    assert main(["cost", str(out), "--samples", "12", "--json",
+                 str(tmp_path / "cost.json")]) == 0
+    capsys.readouterr()
+    cost = json.loads((tmp_path / "cost.json").read_text())
+    assert cost["counter"] == "fixedsim"
+    ff = [row for row in cost["per_layer"] if row["phase"] == "ff"]
+    per_neuron = got["fixedsim"]["comm"]["ff"]["activity_spikes"]
+    assert [row["activity_spikes"] for row in ff] == pytest.approx(
+        [p * row["neurons"] for p, row in zip(per_neuron, ff)])
+    assert ff[0]["activity_spikes"] > 0
 
 
 @pytest.mark.slow
@@ -220,10 +237,11 @@ def test_cifar_preset_graphs_run_a_learning_phase_like_the_simulators(name, frac
     final states, prediction and spike counts equal fixedsim's; the float graph's prediction
     and spike counts equal the float64 reference's. cifar-long's finest threshold,
     ``2**(1-15)``, needs ``F = 14`` fractional bits."""
-    fmt = FixedFormat(frac_bits=frac_bits)
     opts = {**preset(name), "c1": 1, "c2": 1, "dropout": 0.0}
     net = build_model("diffpc", opts, dtype=torch.float64, engine="plain")
     cfg = net.config
+    fmt = format_for(cfg.schedule)  # the format evaluate and cost choose for the preset
+    assert fmt.frac_bits == frac_bits
     params = [(w.numpy(), b.numpy()) for w, b in zip(net.weights, net.biases)]
     rng = np.random.default_rng(0)
     x, labels = rng.normal(size=(1, *cfg.input_shape)), np.array([3])

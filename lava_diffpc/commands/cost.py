@@ -34,9 +34,9 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
                                              "with their labels", 1000))
     co.add_argument("--counter", default=None, choices=COUNTERS,
                     help="who counts the spikes: the fast fixed-point simulator (an on-chip "
-                         "run's integers as they are) or the float reference; default: "
-                         "fixedsim for fully connected networks, reference for "
-                         "convolutional ones")
+                         "run's integers as they are; fractional bits raised where the "
+                         "schedule's finest threshold needs them) or the float reference; "
+                         "default: fixedsim")
     co.add_argument("--json", default=None, metavar="FILE",
                     help="also write the report to this JSON file; default: none")
     add_common(co)
@@ -47,18 +47,16 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     trained = load_run(args.run, args.model)
     ds = load_run_data(trained, args)
     config = trained.config
-    counter = args.counter or ("reference" if config.convs else "fixedsim")
-    if counter == "fixedsim" and config.convs:
-        raise ValueError("the fast fixed-point simulator runs MLPs only; use --counter reference")
+    counter = args.counter or "fixedsim"
     x, y = ds.x_test[:args.samples], ds.y_test[:args.samples]
     stats = config.comm_stats()
     if counter == "fixedsim":
-        from lava_diffpc.fixed_point import quantize_input, quantize_params
+        from lava_diffpc.fixed_point import format_for, quantize_input, quantize_params
         from lava_diffpc.fixedsim import FixedPointNetwork
 
-        q = trained.qparams or quantize_params(trained.params)
+        q = trained.qparams or quantize_params(trained.params, format_for(config.schedule))
         sim = FixedPointNetwork(config, q, engine=choose_engine(args.engine, config, BATCH))
-        x_int = quantize_input(x.reshape(len(x), -1))
+        x_int = quantize_input(x.reshape(len(x), -1), q.fmt)
         for i in range(0, len(x), BATCH):
             sim.run(x_int[i:i + BATCH], y[i:i + BATCH], stats=stats)
     else:
