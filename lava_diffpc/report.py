@@ -143,9 +143,9 @@ def _last_comm(model: dict[str, Any]) -> dict[str, Any]:
 
 def runs_table(results: Path) -> str:
     """Markdown: one row per stored training run."""
-    lines = ["| run | preset | epochs | DiffPC test | DiffPC held-out | backprop test | "
-             "ff activity spikes/neuron | learning error bits/neuron | source |",
-             "|---|---|---|---|---|---|---|---|---|"]
+    lines = ["| run | preset | schedule | epochs | DiffPC test | DiffPC held-out | "
+             "backprop test | ff activity spikes/neuron | learning error bits/neuron | source |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
     for file, name, run in training_runs(results):
         opts = run["options"]
         diffpc = run.get("diffpc") or run.get("onchip") or {}
@@ -154,7 +154,8 @@ def runs_table(results: Path) -> str:
         ff = comm.get("ff", {}).get("activity_spikes_all")
         err = comm.get("learn", {}).get("error_bits_all")
         lines.append(
-            f"| {name} | {opts.get('preset', '-')} | {diffpc.get('epochs_done', '-')}"
+            f"| {name} | {opts.get('preset', '-')} | {opts.get('schedule', '-')} | "
+            f"{diffpc.get('epochs_done', '-')}"
             f" of {opts.get('epochs', '-')} | {_pct(diffpc.get('final_test_acc'))} | "
             f"{_pct(diffpc.get('final_heldout_acc'))} | {_pct(bp.get('final_test_acc'))} | "
             f"{'-' if ff is None else f'{ff:.3f}'} | {'-' if err is None else f'{err:.4f}'} | "

@@ -66,7 +66,7 @@ def test_command_rewrites_files_and_refuses_bad_input(results, tmp_path, capsys)
     assert "bench-broken.json" in capsys.readouterr().err
 
 
-RUN = {"options": {"preset": "mnist-s", "epochs": 3},
+RUN = {"options": {"preset": "mnist-s", "schedule": "cyclic", "epochs": 3},
        "diffpc": {"history": [{"train_comm": {"ff": {"activity_spikes_all": 1.5},
                                               "learn": {"error_bits_all": 0.01}}}],
                   "final_test_acc": 0.9712, "epochs_done": 3},
@@ -87,7 +87,7 @@ def test_run_tables_read_runs_summaries_and_the_paper_index(results):
     out = render("<!-- report:runs -->\n<!-- /report:runs -->\n<!-- report:seeds -->\n"
                  "<!-- /report:seeds -->\n<!-- report:paper -->\n<!-- /report:paper -->\n",
                  results)
-    assert "| one | mnist-s | 3 of 3 | 97.12% | - | 97.50% | 1.500 | 0.0100 |" in out
+    assert "| one | mnist-s | cyclic | 3 of 3 | 97.12% | - | 97.50% | 1.500 | 0.0100 |" in out
     assert out.count("| mnist-s-s0 | mnist-s |") == 1  # a summary's runs count as runs
     assert "| mnist-s | 3 | 97.50 +- 0.71% (2 seeds) | 90.00% (1 seed) |" in out
     assert "| MNIST S | 98.30% | 97.12% | 97.50% | 3 | 3 epochs |" in out
