@@ -12,7 +12,12 @@ For the DiffPC checkpoint of ``RUN`` (``python -m lava_diffpc train ... --out RU
 * ``lava``: the first ``--lava-samples`` test samples through the Lava ``fixed_pt`` graph
   (``evaluate --backend lava-fixed``), whose predictions and spike counts must equal
   fixedsim's on the same samples (``lava.equal_to_fixedsim``); ``steps_per_s`` counts the
-  ``run()`` alone (compilation and start-up excluded).
+  ``run()`` alone (compilation and start-up excluded);
+* ``netx`` (``--netx``): the inference path exported to lava-dl's netx format
+  (:func:`lava_diffpc.export.netx.check_on_lava`, scales calibrated on the run's training
+  samples) and run by lava-dl's ``netx.hdf5.Network`` on ``Loihi2SimCfg`` over the whole
+  test split (``evaluate --backend netx``): its accuracy and on how many samples Lava's
+  outputs equal the file's own NumPy model.
 
 The run's data are its own (``evaluate``'s: ``--limit-train``, held-out split, test split).
 The entry is written under ``fixed_vs_float`` of ``--out``, the run's ``results.json`` under
@@ -55,7 +60,8 @@ def _summary(run: Any, y: np.ndarray) -> dict[str, Any]:
                 run.stats.to_dict()["ff"]["activity_spikes_all"]}
 
 
-def compare(run_dir: Path, data_dir: str | None, lava_samples: int) -> dict[str, Any]:
+def compare(run_dir: Path, data_dir: str | None, lava_samples: int,
+            netx: bool = False) -> dict[str, Any]:
     """The entry of the module docstring for the DiffPC checkpoint in ``run_dir``."""
     state = read_checkpoint(run_dir / "checkpoint-diffpc.pt")
     opts = state["model_opts"]
@@ -85,6 +91,15 @@ def compare(run_dir: Path, data_dir: str | None, lava_samples: int) -> dict[str,
             "steps_per_s": lava.steps_per_second,
             "equal_to_fixedsim": bool(np.array_equal(lava.predictions, sim.predictions)
                                       and lava.stats.to_dict() == sim.stats.to_dict())}
+    if netx:
+        from lava_diffpc.export.netx import check_on_lava
+
+        check = check_on_lava(model.config, params, x, ds.x_train)
+        entry["netx"] = {
+            "test_acc": float((check.predictions == y).mean()),
+            "lava_equals_model": int(np.all(check.lava.outputs == check.model.outputs,
+                                            axis=1).sum()),
+            "samples": len(y), "steps_per_sample": check.net.steps}
     return entry
 
 
@@ -94,6 +109,8 @@ def main() -> None:
     ap.add_argument("--data-dir", default=None)
     ap.add_argument("--lava-samples", type=int, default=3,
                     help="test samples through the Lava fixed_pt graph (0: none)")
+    ap.add_argument("--netx", action="store_true",
+                    help="also export to netx and run the test split on lava-dl's netx")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--machine", default="2-core CPU")
     ap.add_argument("--command", action="append", default=[],
@@ -103,12 +120,12 @@ def main() -> None:
     ap.add_argument("--out", type=Path, required=True)
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
-    entry = compare(args.run, args.data_dir, args.lava_samples)
+    entry = compare(args.run, args.data_dir, args.lava_samples, args.netx)
     entry.update({"machine": args.machine, "code_commit": _commit(Path(__file__).parent),
                   "commands": args.command + [
                       "PYTHONPATH=. python benchmarks/fixed_vs_float.py RUN --data-dir DATA "
-                      f"--lava-samples {args.lava_samples} --threads {args.threads} --out "
-                      f"{args.out}"]})
+                      f"--lava-samples {args.lava_samples}{' --netx' if args.netx else ''} "
+                      f"--threads {args.threads} --out {args.out}"]})
     data = json.loads(args.out.read_text()) if args.out.exists() else {}
     data["fixed_vs_float"] = entry
     data.setdefault("runs", {})[args.name or args.run.name] = json.loads(

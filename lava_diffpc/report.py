@@ -244,8 +244,8 @@ def onchip_table(results: Path) -> str:
 def precision_table(results: Path) -> str:
     """Markdown: fixed point against float per ``fixed_vs_float`` entry."""
     lines = ["| network | epochs | test samples | float reference | fixed point (fixedsim) | "
-             "fixed - float | same prediction | Lava fixed_pt == fixedsim | machine | "
-             "source |", "|---|---|---|---|---|---|---|---|---|---|"]
+             "fixed - float | same prediction | Lava fixed_pt == fixedsim | netx on Lava | "
+             "machine | source |", "|---|---|---|---|---|---|---|---|---|---|---|"]
     for path in sorted(results.glob("*.json")):
         doc = _load(results, path.name)
         entry = doc.get("fixed_vs_float") if isinstance(doc, dict) else None
@@ -254,12 +254,16 @@ def precision_table(results: Path) -> str:
         lava = entry.get("lava")
         check = "-" if lava is None else \
             f"{'yes' if lava['equal_to_fixedsim'] else 'NO'} ({lava['samples']} samples)"
+        netx = entry.get("netx")
+        netx_cell = "-" if netx is None else (
+            f"{_pct(netx['test_acc'])} (outputs equal its NumPy model on "
+            f"{netx['lava_equals_model']:,} of {netx['samples']:,})")
         lines.append(f"| {entry['arch']} | {entry['epochs']} | {entry['test_samples']:,} | "
                      f"{_pct(entry['reference']['test_acc'])} | "
                      f"{_pct(entry['fixedsim']['test_acc'])} | "
                      f"{entry['fixed_minus_float_points']:+.2f} points | "
-                     f"{_pct(entry['agreement'])} | {check} | {entry['machine']} | "
-                     f"`docs/results/{path.name}` |")
+                     f"{_pct(entry['agreement'])} | {check} | {netx_cell} | "
+                     f"{entry['machine']} | `docs/results/{path.name}` |")
     return "\n".join(lines) + "\n"
 
 

@@ -106,4 +106,9 @@ def test_precision_table_reads_fixed_vs_float_entries(results):
     (results / "prec.json").write_text(json.dumps({"fixed_vs_float": entry, "runs": {}}))
     out = render("<!-- report:precision -->\n<!-- /report:precision -->\n", results)
     assert ("| 3x32x32-c32k5s2-c64k5s2-512-128-10 | 1 | 1,000 | 50.00% | 49.50% | -0.50 points "
-            "| 97.00% | yes (3 samples) | 2-core CPU | `docs/results/prec.json` |") in out
+            "| 97.00% | yes (3 samples) | - | 2-core CPU | `docs/results/prec.json` |") in out
+    entry["netx"] = {"test_acc": 0.49, "lava_equals_model": 999, "samples": 1000}
+    (results / "prec.json").write_text(json.dumps({"fixed_vs_float": entry, "runs": {}}))
+    out = render("<!-- report:precision -->\n<!-- /report:precision -->\n", results)
+    assert ("| yes (3 samples) | 49.00% (outputs equal its NumPy model on 999 of 1,000) | "
+            "2-core CPU |") in out
