@@ -17,8 +17,9 @@ about 4x the feed-forward activity spikes (5.1 against 1.3 per neuron per sample
 
 Threshold schedule: DiffPC-M uses the paper's cyclic-decay schedule (within each phase the
 cycles' thresholds shrink linearly from 1 to ``a = 0.5`` times the plain cyclic ones), the
-other presets the plain cyclic one. Both were trained side by side for 30 epochs on DiffPC-S and DiffPC-M (same
-seed; ``docs/results``, the ``schedule`` column of the runs table): on DiffPC-M the decay
+other presets the plain cyclic one. Both were trained side by side for 30 epochs on
+DiffPC-S and DiffPC-M (same seed; ``docs/results``, the ``schedule`` column of the runs
+table): on DiffPC-M the decay
 gave the higher test accuracy; on DiffPC-S the two ended level, and plain cyclic sent fewer
 feed-forward and error spikes, so it stays.
 
