@@ -19,9 +19,8 @@ Threshold schedule: DiffPC-M uses the paper's cyclic-decay schedule (within each
 cycles' thresholds shrink linearly from 1 to ``a = 0.5`` times the plain cyclic ones), the
 other presets the plain cyclic one. Both were trained side by side for 30 epochs on
 DiffPC-S and DiffPC-M (same seed; ``docs/results``, the ``schedule`` column of the runs
-table): on DiffPC-M the decay
-gave the higher test accuracy; on DiffPC-S the two ended level, and plain cyclic sent fewer
-feed-forward and error spikes, so it stays.
+table): on DiffPC-M the decay gave the higher test accuracy; on DiffPC-S the two ended
+level, and plain cyclic sent fewer feed-forward and error spikes, so it stays.
 
 CIFAR-10 (the paper: two 5x5 stride-2 convolutions, then three fully connected layers;
 widths are our choice): ``3x32x32-c32k5s2-c64k5s2-512-128-10``, i.e. 3x32x32 -> 32x14x14
