@@ -125,7 +125,7 @@ def main() -> None:
                   "commands": args.command + [
                       "PYTHONPATH=. python benchmarks/fixed_vs_float.py RUN --data-dir DATA "
                       f"--lava-samples {args.lava_samples}{' --netx' if args.netx else ''} "
-                      f"--threads {args.threads} --out {args.out}"]})
+                      f"--threads {args.threads} --out docs/results/{args.out.name}"]})
     data = json.loads(args.out.read_text()) if args.out.exists() else {}
     data["fixed_vs_float"] = entry
     data.setdefault("runs", {})[args.name or args.run.name] = json.loads(
