@@ -38,7 +38,7 @@ from lava.magma.core.model.py.model import PyLoihiProcessModel
 from lava.magma.core.process.process import AbstractProcess
 from lava.magma.core.run_conditions import RunSteps
 
-from lava_diffpc.fixed_point import FixedFormat, schedule_tables
+from lava_diffpc.fixed_point import FixedFormat, quantize_connection, schedule_tables
 from lava_diffpc.rules.arithmetic import REAL
 from lava_diffpc.rules.schedule import Schedule
 
@@ -101,6 +101,20 @@ def steps_per_sample(schedule: Schedule, steps: int | None) -> int:
         raise ValueError(f"steps={steps}; a sample runs schedule.k1 = {schedule.k1} steps "
                          f"(inference) or schedule.steps = {schedule.steps} (training)")
     return int(steps)
+
+
+def synapse_weights(weights: np.ndarray, fixed: FixedFormat | None,
+                    weight_exp: int | None) -> tuple[np.ndarray, int]:
+    """A synapse's stored weights and exponent: the real ``weights`` and 0 in float; in
+    fixed point the mantissas ``round(W 2**E)`` and ``E`` of
+    :func:`~lava_diffpc.fixed_point.quantize_connection` (dense matrix or kernel). A float
+    synapse given an exponent raises ValueError."""
+    if fixed is None:
+        if weight_exp:
+            raise ValueError("weight_exp is the fixed-point exponent; a float synapse "
+                             "(fixed=None) takes none")
+        return weights, 0
+    return quantize_connection(weights, fixed, weight_exp, "weights")
 
 
 def phase_steps(phase_offset: Any) -> int:

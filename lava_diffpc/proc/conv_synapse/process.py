@@ -8,8 +8,8 @@ from lava.magma.core.process.ports.ports import InPort, OutPort
 from lava.magma.core.process.variable import Var
 
 from lava_diffpc.config import ConvSpec, neurons
-from lava_diffpc.fixed_point import FixedFormat, quantize_connection
-from lava_diffpc.proc.common import DiffPCProcess, arithmetic_name, real_array
+from lava_diffpc.fixed_point import FixedFormat
+from lava_diffpc.proc.common import DiffPCProcess, arithmetic_name, real_array, synapse_weights
 
 LEARN_REFUSED = ("DiffPCConvSynapse cannot learn on chip: Loihi 2's learning engine updates "
                  "each synapse on its own, while a kernel is shared by every position (its "
@@ -94,13 +94,7 @@ class DiffPCConvSynapse(DiffPCProcess):
             raise ValueError(f"out_shape {tuple(out_shape)} does not match convolution {spec} "
                              f"of a {in_shape} input, which gives {computed}; fix the stride, "
                              "padding or shapes")
-        if fixed is None:
-            if weight_exp:
-                raise ValueError("weight_exp is the fixed-point exponent; a float synapse "
-                                 "(fixed=None) takes none")
-            exponent = 0
-        else:
-            weights, exponent = quantize_connection(weights, fixed, weight_exp, "weights")
+        weights, exponent = synapse_weights(weights, fixed, weight_exp)
         n_in, n_out = neurons(in_shape), neurons(computed)
         super().__init__(in_shape=in_shape, out_shape=computed, channels=spec.channels,
                          kernel=spec.kernel, stride=spec.stride, padding=spec.padding,

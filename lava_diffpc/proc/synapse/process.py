@@ -8,7 +8,7 @@ import numpy as np
 from lava.magma.core.process.ports.ports import InPort, OutPort
 from lava.magma.core.process.variable import Var
 
-from lava_diffpc.fixed_point import FixedFormat, quantize_connection
+from lava_diffpc.fixed_point import FixedFormat
 from lava_diffpc.proc.common import (
     DiffPCProcess,
     arithmetic_name,
@@ -16,6 +16,7 @@ from lava_diffpc.proc.common import (
     real_array,
     schedule_values,
     steps_per_sample,
+    synapse_weights,
 )
 from lava_diffpc.rules import fixed_learning
 from lava_diffpc.rules.fixed_learning import OnChipRule
@@ -88,13 +89,7 @@ class DiffPCSynapse(DiffPCProcess):
         weights = real_array(weights, "weights")
         if weights.ndim != 2 or min(weights.shape) < 1:
             raise ValueError(f"weights must be (n_out, n_in), got shape {weights.shape}")
-        if fixed is None:
-            if weight_exp:
-                raise ValueError("weight_exp is the fixed-point exponent; a float synapse "
-                                 "(fixed=None) takes none")
-            exponent = 0
-        else:
-            weights, exponent = quantize_connection(weights, fixed, weight_exp, "weights")
+        weights, exponent = synapse_weights(weights, fixed, weight_exp)
         impulses, shift, steps = self._learning(learn, schedule, steps, fixed, exponent)
         n_out, n_in = weights.shape
         super().__init__(shape=weights.shape, learn=learn is not None,
