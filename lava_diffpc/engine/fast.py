@@ -16,13 +16,16 @@ Three savings, none of which changes a state:
    communication statistics.
 3. **Still layers are skipped.** After a step in which a layer received and sent nothing,
    it is tested once: is its state a fixed point of the step with no input, the coming
-   steps' gamma and the smallest threshold they use (:func:`layer_step` itself, run on the
-   state and compared)? If so, every following step with no input, the same gamma and the
-   same phase would leave it unchanged and silent (a spike needs ``|d| > T``, and no
-   threshold is smaller than the tested one), so those steps are not computed. The input
-   layer, whose target never changes, is tested the same way with ``track``. After the
-   first few cycles of each phase most layers are still (spec section 8: a few hundredths
-   of a spike per neuron per step), so most of a sample's steps cost nothing.
+   steps' gamma and the smallest threshold of the coming cycle (:func:`layer_step` itself,
+   run on the state and compared)? If so, every following step with no input, the same
+   gamma and the same phase would leave it unchanged and silent (a spike needs
+   ``|d| > T``), for as long as no threshold is smaller than the tested one
+   (:func:`rest_windows`): to the end of the phase on the cyclic schedule, about one
+   cycle on cyclic-decay, whose thresholds shrink; there the rest is tested again. Those
+   steps are not computed. The input layer, whose target never changes, is tested the same
+   way with ``track``. After the first few cycles of each phase most layers are still
+   (spec section 8: a few hundredths of a spike per neuron per step), so most of a
+   sample's steps cost nothing.
 
 Float and fixed point differ only in the arithmetic, as everywhere: the kernels are the
 same functions traced with :data:`~lava_diffpc.rules.arithmetic.REAL` or ``FIXED``.
@@ -155,15 +158,18 @@ def _fallback_to_eager(exc: Exception) -> Kernels:
 @dataclass(frozen=True)
 class _StepTensors:
     """A schedule's per-step values as 0-d tensors of the state carrier's dtype (no
-    recompilation per value; fixed-point thresholds are integers, exact in it), plus the
-    smallest threshold ahead within the phase among steps with the same gamma."""
+    recompilation per value; fixed-point thresholds are integers, exact in it), plus what
+    the rest tests need (:func:`rest_windows`)."""
 
     t_prev: list[torch.Tensor]
     t_now: list[torch.Tensor]
     gamma: list[Any]
-    floor: list[torch.Tensor]
     gamma_values: list[Any]
     gamma_off: Any
+    floor: list[torch.Tensor]  # a layer's rest test at step k: the threshold it checks
+    until: list[int]  # ... and the step at which that rest expires
+    input_floor: list[torch.Tensor]  # the same for the input layer (no phases, no gamma)
+    input_until: list[int]
 
     @classmethod
     def build(cls, table: ScheduleTable, arith: Arithmetic, dtype: torch.dtype,
@@ -177,18 +183,14 @@ class _StepTensors:
     @classmethod
     def _build(cls, table: ScheduleTable, arith: Arithmetic, dtype: torch.dtype,
                device: torch.device) -> _StepTensors:
-        sched, th, ga = table.schedule, table.thresholds, table.gammas
-        floor = np.array(th, copy=True)
-        ahead: dict[Any, Any] = {}  # per gamma value: min threshold later in the phase
-        for k in range(table.steps - 1, -1, -1):
-            if k + 1 < table.steps and sched.is_learning(k + 1) != sched.is_learning(k):
-                ahead = {}
-            g = ga[k].item()
-            floor[k] = ahead[g] = min(th[k], ahead.get(g, th[k]))
+        sched = table.schedule
 
         def tensors(values) -> list[torch.Tensor]:
             return [torch.tensor(v, dtype=dtype, device=device) for v in values]
 
+        phase = np.array([sched.is_learning(k) for k in range(table.steps)])
+        floor, until = rest_windows(table.thresholds, table.gammas, phase, sched.n)
+        input_floor, input_until = rest_windows(table.thresholds, None, None, sched.n)
         steps = [table.step(k) for k in range(table.steps)]
         gammas = [s.gamma for s in steps]
         # fixed point: gamma is a shift; as a Python integer (a few values) it compiles into
@@ -196,8 +198,38 @@ class _StepTensors:
         # real gamma: a 0-d tensor, or the plain number 0 where the update is off (skipped)
         real = [0.0 if g == 0 else t for g, t in zip(gammas, tensors(gammas))]
         return cls(tensors([s.t_prev for s in steps]), tensors([s.t_now for s in steps]),
-                   gammas if arith.fixed else real, tensors(floor.tolist()),
-                   gammas, -1 if arith.fixed else 0.0)
+                   gammas if arith.fixed else real, gammas, -1 if arith.fixed else 0.0,
+                   tensors(floor), until, tensors(input_floor), input_until)
+
+
+def rest_windows(thresholds: np.ndarray, gammas: np.ndarray | None, phase: np.ndarray | None,
+                 window: int) -> tuple[list[Any], list[int]]:
+    """Per step k: the threshold a rest test at k checks, and the step its verdict expires.
+
+    ``floor[k]`` is the smallest threshold of the ``window`` steps from k (one cycle: the
+    schedule's ``n``) among those in k's phase with k's gamma; a layer that a step with no
+    input, gamma(k) and ``floor[k]`` leaves unchanged and silent stays so at every later
+    step of the phase with that gamma and a threshold of at least ``floor[k]``, i.e. up
+    to ``until[k]``, the first later step whose threshold is finer (else the phase's end).
+    On the cyclic schedule every cycle has the same thresholds, so a rest lasts to the end
+    of the phase; on cyclic-decay it expires about a cycle later and is tested again.
+    ``gammas``, ``phase`` None: one phase, one gamma (the input layer).
+    """
+    steps = len(thresholds)
+    phase = np.zeros(steps, dtype=bool) if phase is None else phase
+    gammas = np.zeros(steps) if gammas is None else gammas
+    floor: list[Any] = []
+    until: list[int] = []
+    for k in range(steps):
+        end = k
+        while end < steps and phase[end] == phase[k]:
+            end += 1
+        ahead = [thresholds[j] for j in range(k, min(k + window, end)) if gammas[j] == gammas[k]]
+        lowest = min(ahead)
+        expiry = next((j for j in range(k + 1, end) if thresholds[j] < lowest), end)
+        floor.append(lowest.item())
+        until.append(expiry)
+    return floor, until
 
 
 _STEP_TENSORS: dict[tuple, _StepTensors] = {}
@@ -219,10 +251,12 @@ class Work:
 
 @dataclass
 class _Still:
-    """A layer verified still for steps with this gamma in this phase (no input)."""
+    """A layer verified still for steps with this gamma in this phase (no input), up to
+    step ``until`` (exclusive; :func:`rest_windows`)."""
 
     gamma: Any
     learning: bool
+    until: int
 
 
 def run_network_fast(w: Wiring, x: torch.Tensor, clamp: torch.Tensor | None, steps: int,
@@ -282,7 +316,7 @@ def _run(w: Wiring, x: torch.Tensor, clamp: torch.Tensor | None, steps: int, dro
     track_k, track_still = (Kernels.pick(p, x) for p in (kern.track, kern.track_still))
     layer_k = [Kernels.pick(kern.layer, st.x_F) for st in layers]
     still_k = [Kernels.pick(kern.layer_still, st.x_F) for st in layers]
-    input_still = False
+    input_still, input_until = False, 0
     still: list[_Still | None] = [None] * (top + 1)
     stale = [False] * (top + 1)  # spike buffers of skipped layers still hold old spikes
     retry_at = [0] * (top + 1)
@@ -300,6 +334,10 @@ def _run(w: Wiring, x: torch.Tensor, clamp: torch.Tensor | None, steps: int, dro
                        for l in range(1, top + 1)]
         # input layer
         work.total += top + 1
+        if input_still and k >= input_until:  # finer thresholds ahead: test again
+            input_still = bool(track_still(x_A0, x, vals.input_floor[k], arith=arith,
+                                           gate=cfg.input_gate))
+            input_until = vals.input_until[k]
         if input_still:
             nnz_act[0], stale[0] = 0, True
         else:
@@ -307,8 +345,9 @@ def _run(w: Wiring, x: torch.Tensor, clamp: torch.Tensor | None, steps: int, dro
             track_k(x_A0, s_act[0], x, vals.t_now[k], arith=arith, gate=cfg.input_gate)
             sent_act[0], nnz_act[0] = _sent(s_act[0], _count(s_act[0]), drop.scale[0])
             if nnz_act[0] == 0 and k + 1 < steps:
-                input_still = bool(track_still(x_A0, x, _min_ahead(w.table, k + 1, steps, x),
-                                               arith=arith, gate=cfg.input_gate))
+                input_still = bool(track_still(x_A0, x, vals.input_floor[k + 1], arith=arith,
+                                               gate=cfg.input_gate))
+                input_until = vals.input_until[k + 1]
         if counts is not None and nnz_act[0] and sends_act[0]:
             counts.add_count(phase, "activity", 0, nnz_act[0])
         # layers 1..L
@@ -318,9 +357,17 @@ def _run(w: Wiring, x: torch.Tensor, clamp: torch.Tensor | None, steps: int, dro
             mark = still[l]
             if (quiet_in and mark is not None and mark.learning == learning
                     and mark.gamma == gamma):
-                nnz_act[l] = nnz_err[l] = 0
-                stale[l] = True
-                continue
+                if k >= mark.until:  # finer thresholds ahead: test again
+                    c_now = clamp if (learning and l == top) else None
+                    mark = None
+                    if bool(still_k[l - 1](*st, c_now, vals.floor[k], vals.gamma[k],
+                                           arith=arith, learning=learning)):
+                        mark = _Still(gamma, learning, vals.until[k])
+                    still[l] = mark
+                if mark is not None:
+                    nnz_act[l] = nnz_err[l] = 0
+                    stale[l] = True
+                    continue
             still[l], stale[l] = None, False
             work.executed += 1
             layer_k[l - 1](*st, s_act[l], s_err[l], fwd[l], fb[l],
@@ -347,7 +394,7 @@ def _run(w: Wiring, x: torch.Tensor, clamp: torch.Tensor | None, steps: int, dro
                 c_next = clamp if (learning and l == top) else None
                 if bool(still_k[l - 1](*st, c_next, vals.floor[nxt], vals.gamma[nxt],
                                        arith=arith, learning=learning)):
-                    still[l] = _Still(vals.gamma_values[nxt], learning)
+                    still[l] = _Still(vals.gamma_values[nxt], learning, vals.until[nxt])
                 else:
                     retry_at[l], backoff[l] = k + backoff[l], 2 * backoff[l]
         if k == sched.k1 - 1:
@@ -401,10 +448,3 @@ def _sent(spikes: torch.Tensor, n: int, mask: torch.Tensor | None) -> tuple[torc
         return spikes, n
     sent = spikes * mask
     return sent, int(torch.count_nonzero(sent))
-
-
-def _min_ahead(table: ScheduleTable, start: int, stop: int, like: torch.Tensor) -> torch.Tensor:
-    """``min T(k)`` for k in [start, stop): the finest threshold the input will still see."""
-    value = table.thresholds[start:stop].min()
-    return torch.tensor(value.item(), dtype=torch.int64 if like.dtype == torch.int64
-                        else like.dtype, device=like.device)
