@@ -79,7 +79,9 @@ def infer(model: DiffPCNetwork, x: np.ndarray, backend: str = "reference",
         from lava_diffpc.fixedsim import FixedPointNetwork
 
         q = qparams or quantize_params(params, format_for(config.schedule))
-        sim = FixedPointNetwork(config, q, engine=choose_engine(engine, config, batch_size))
+        batches = -(-len(x) // batch_size)
+        sim = FixedPointNetwork(config, q, engine=choose_engine(engine, config, batch_size,
+                                                                batches))
         pred = sim.predict(quantize_input(x, q.fmt), batch_size=batch_size, stats=stats)
         return Inference(pred, stats, time.perf_counter() - start)
     from lava_diffpc.fixed_point import format_for

@@ -72,7 +72,8 @@ def network_config(opts: dict[str, Any]) -> DiffPCConfig:
 
 
 def build_model(kind: str, opts: dict[str, Any], *, params=None, device: str = "cpu",
-                dtype: torch.dtype = torch.float32, engine: str = "auto"):
+                dtype: torch.dtype = torch.float32, engine: str = "auto",
+                batches: int | None = None):
     """A DiffPC reference network, its backprop twin or its standard-PC twin (``kind``
     ``diffpc``, ``bp`` or ``pc``), same architecture and init; ``bp-ce`` is the backprop
     twin trained with softmax cross-entropy instead of DiffPC's squared error.
@@ -81,7 +82,8 @@ def build_model(kind: str, opts: dict[str, Any], *, params=None, device: str = "
     (inference iterations per batch, default ``PC_ITERATIONS`` = 20) and ``pc_eta``
     (inference step size, default ``PC_ETA`` = 0.1). PC takes fully connected
     architectures only. ``engine`` runs DiffPC's network step
-    (:func:`lava_diffpc.engine.step.choose_engine`; ``auto`` by the batch size).
+    (:func:`lava_diffpc.engine.step.choose_engine`; ``auto`` by the batch size and
+    ``batches``, the number of batches the model will run; None: many).
 
     On CUDA, switch cuDNN's TF32 convolutions off once at start-up
     (:func:`lava_diffpc.cli.full_fp32_convolutions`, which the command line does).
@@ -89,7 +91,7 @@ def build_model(kind: str, opts: dict[str, Any], *, params=None, device: str = "
     config = network_config(opts)
     seed = int(opts.get("seed", 0))
     if kind == "diffpc":
-        engine = choose_engine(engine, config, int(opts.get("batch_size", 256)))
+        engine = choose_engine(engine, config, int(opts.get("batch_size", 256)), batches)
         return DiffPCNetwork(config, params, seed=seed, dtype=dtype, device=device,
                              engine=engine)
     if kind in ("bp", "bp-ce"):

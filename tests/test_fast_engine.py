@@ -173,6 +173,24 @@ def test_work_follows_spikes():
     assert quiet.executed <= 3 * 2 and busy.executed > 3 * quiet.executed
 
 
+def test_auto_compiles_only_large_batches_of_long_runs():
+    """``auto``: compiled when a batch of the widest layer is big and the run long enough to
+    earn the compilation back; the named engines are taken as they are."""
+    from lava_diffpc.engine.step import COMPILE_WORTH_BATCHES, choose_engine
+    from lava_diffpc.presets import preset
+    from lava_diffpc.train import build_model
+
+    cfg = DiffPCConfig(sizes=(784, 1000, 10))
+    assert choose_engine("auto", cfg, 256) == "compiled"
+    assert choose_engine("auto", cfg, 256, COMPILE_WORTH_BATCHES) == "compiled"
+    assert choose_engine("auto", cfg, 256, COMPILE_WORTH_BATCHES - 1) == "fast"
+    assert choose_engine("auto", cfg, 16) == "fast"
+    assert choose_engine("compiled", cfg, 1, 1) == "compiled"
+    opts = preset("fmnist-m")
+    assert build_model("diffpc", opts, batches=10).engine == "fast"
+    assert build_model("diffpc", opts, batches=2350).engine == "compiled"
+
+
 def test_bad_engine_is_refused():
     cfg = DiffPCConfig(sizes=(3, 2))
     with pytest.raises(ValueError, match="engine must be one of"):

@@ -51,8 +51,8 @@ def add_common(p: argparse.ArgumentParser, limit_test_default: str = "all") -> N
                    help="how DiffPC's network step runs: fast (event-driven, still layers "
                         "skipped), compiled (the same with torch.compile'd kernels; tens of "
                         "seconds to compile once per process), plain (every layer every step); "
-                        "auto picks compiled for large batches x layers; all give the same "
-                        "results; default: auto")
+                        "auto picks compiled for large batches x layers in runs of at least "
+                        "100 batches; all give the same results; default: auto")
 
 
 def show_progress(args: argparse.Namespace) -> bool:

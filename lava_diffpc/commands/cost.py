@@ -55,7 +55,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         from lava_diffpc.fixedsim import FixedPointNetwork
 
         q = trained.qparams or quantize_params(trained.params, format_for(config.schedule))
-        sim = FixedPointNetwork(config, q, engine=choose_engine(args.engine, config, BATCH))
+        engine = choose_engine(args.engine, config, BATCH, -(-len(x) // BATCH))
+        sim = FixedPointNetwork(config, q, engine=engine)
         x_int = quantize_input(x.reshape(len(x), -1), q.fmt)
         for i in range(0, len(x), BATCH):
             sim.run(x_int[i:i + BATCH], y[i:i + BATCH], stats=stats)

@@ -21,7 +21,14 @@ from lava_diffpc.commands.common import (
 from lava_diffpc.onchip import ONCHIP_NAME, load_qparams
 from lava_diffpc.presets import parse_layers
 from lava_diffpc.runfolder import CONFIG_NAME, check_file, read_config
-from lava_diffpc.train import build_model, comm_stats_for, evaluate, read_checkpoint, write_json
+from lava_diffpc.train import (
+    TrainConfig,
+    build_model,
+    comm_stats_for,
+    evaluate,
+    read_checkpoint,
+    write_json,
+)
 
 
 def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
@@ -108,7 +115,10 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             kind = "diffpc"
         else:
             params, kind = list(zip(state["params"][0::2], state["params"][1::2])), name
-        model = build_model(kind, opts, params=params, device=args.device, engine=args.engine)
+        samples = len(ds.x_test) + (len(held.x_test) if held else 0)
+        batches = -(-samples // TrainConfig.eval_batch_size)  # evaluate()'s batches
+        model = build_model(kind, opts, params=params, device=args.device, engine=args.engine,
+                            batches=batches)
         acc, stats = _accuracy(model, qparams, ds.x_test, ds.y_test, args, ds.x_train)
         print(f"{name}: test accuracy {100 * acc:.2f}% on {len(ds.x_test)} {ds.name} "
               f"test samples with the {args.backend} backend (epochs trained: "

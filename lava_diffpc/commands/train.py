@@ -249,13 +249,14 @@ def run(args: argparse.Namespace, opts: dict[str, Any] | None = None,
                        checkpoint_every=args.checkpoint_every)
     data = (torch.from_numpy(ds.x_train), torch.from_numpy(ds.y_train),
             torch.from_numpy(ds.x_test), torch.from_numpy(ds.y_test))
+    batches = tcfg.epochs * -(-len(ds.y_train) // tcfg.batch_size)  # "auto": compile?
     trainers = []
     for kind in models:
         if kind == "diffpc" and opts["rule"] == "onchip":
             trainer = OnChipTrainer(opts, data, tcfg, run_dir, engine=args.engine)
         else:
-            trainer = Trainer(build_model(kind, opts, device=args.device, engine=args.engine),
-                              kind, data, tcfg, run_dir, opts)
+            trainer = Trainer(build_model(kind, opts, device=args.device, engine=args.engine,
+                                          batches=batches), kind, data, tcfg, run_dir, opts)
         trainers.append(trainer)
     # rank 0 creates and locks the folder; the other ranks never write
     with open_run_folder(run_dir) if distributed.is_main() else contextlib.nullcontext():
