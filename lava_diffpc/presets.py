@@ -22,8 +22,8 @@ cyclic ones) was trained beside it for 30 epochs on DiffPC-S and DiffPC-M (same 
 level and cyclic sent fewer spikes; on DiffPC-M the decay reached the higher accuracy, but
 the fast engine runs it slower: every cycle's thresholds are finer than the last, so the
 spikes spread over the whole phase, and in a batch of 256 some sample sends at nearly every
-step, where on the cyclic schedule most layers soon rest for the rest of the phase. Pass ``--schedule cyclic-decay`` for the paper's
-DiffPC-M row.
+step, where on the cyclic schedule most layers soon rest for the rest of the phase. Pass
+``--schedule cyclic-decay`` for the paper's DiffPC-M row.
 
 CIFAR-10 (the paper: two 5x5 stride-2 convolutions, then three fully connected layers;
 widths are our choice): ``3x32x32-c32k5s2-c64k5s2-512-128-10``, i.e. 3x32x32 -> 32x14x14
