@@ -180,9 +180,10 @@ SURFACE = textwrap.dedent("""
         sched = Schedule(m=0, n=3, c1=2, c2=1)
         inp = DiffPCInput(data=np.ones((2, 3)), schedule=sched)
         syn = DiffPCSynapse(weights=np.ones((2, 3)))
-        out = DiffPCLayer(shape=(2,), bias=np.zeros(2), schedule=sched, output=True,
-                          num_samples=2)
-        labels = RingBuffer(data=np.full((1, 18), 7.0))  # class 7 of 2
+        case = sys.argv[2]
+        out = DiffPCLayer(shape=(2,), bias=np.zeros(2), schedule=sched,
+                          output=case == "bad-label", num_samples=2)
+        labels = RingBuffer(data=np.full((1, 18), 7.0 if case == "bad-label" else 1.0))
         inp.s_out.connect(syn.s_in_act)
         syn.a_out_fwd.connect(out.a_in_fwd)
         out.s_out_err.connect(syn.s_in_err)
@@ -198,18 +199,26 @@ SURFACE = textwrap.dedent("""
 """)
 
 
+MODEL_ERRORS = {
+    "bad-label": "a_in_label received 7.0, not a class index in [0, 2)",
+    "hidden-label": "a_in_label of a hidden layer is connected; labels clamp the output "
+                    "layer: connect them to the layer built with output=True",
+}
+
+
+@pytest.mark.parametrize("case", sorted(MODEL_ERRORS))
 @pytest.mark.parametrize("how", ["helper", "plain"])
-def test_model_error_surfaces_instead_of_hanging(tmp_path, how):
-    """A bad label received inside run_spk (the layer fails before it sends, while the
-    synapse waits for its error spikes) ends run() with the model's message, and the
-    interpreter exits; a hang fails the test by its time limit."""
+def test_model_error_surfaces_instead_of_hanging(tmp_path, how, case):
+    """A bad label received inside run_spk, or labels wired to a hidden layer (the layer
+    fails before it sends, while the synapse waits for its error spikes) end run() with the
+    model's message, and the interpreter exits; a hang fails the test by its time limit."""
     script = tmp_path / "surface.py"
     script.write_text(SURFACE)
-    done = subprocess.run([sys.executable, str(script), how], capture_output=True, text=True,
-                          timeout=60, cwd=ROOT, env={"PYTHONPATH": str(ROOT),
-                                                     "PATH": "/usr/bin:/bin"})
+    done = subprocess.run([sys.executable, str(script), how, case], capture_output=True,
+                          text=True, timeout=60, cwd=ROOT,
+                          env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"})
     assert done.returncode == 0, done.stderr[-2000:]
-    message = "a_in_label received 7.0, not a class index in [0, 2)"
+    message = MODEL_ERRORS[case]
     if how == "helper":
         assert f"RAISED ModelError DiffPCLayer failed at time step 1: ValueError: {message}" \
             in done.stdout

@@ -49,6 +49,9 @@ class _DiffPCLayerModel(GuardedModel):
         for a hidden or inference-only layer."""
         params = self.proc_params
         connected = bool(self.a_in_label.csp_ports)
+        if connected and not params["output"]:
+            raise ValueError("a_in_label of a hidden layer is connected; labels clamp the "
+                             "output layer: connect them to the layer built with output=True")
         if params["stored_labels"] and connected:
             raise ValueError("a_in_label is connected but the layer has stored labels; "
                              "build it with labels=None to take them from the port")

@@ -62,7 +62,8 @@ class DiffPCLayer(DiffPCProcess):
     ``labels=None``, received every step on ``a_in_label`` (shape ``(1,)``: the class index
     of the sample running now, e.g. from Lava's ``RingBuffer`` source or the
     ``ground_truth`` port of its ``SpikeDataloader``); a received label that is no integer
-    in ``[0, n)`` stops the run with :class:`~lava_diffpc.proc.common.ModelError`.
+    in ``[0, n)`` stops the run with :class:`~lava_diffpc.proc.common.ModelError`, and so do
+    labels connected to a hidden layer or to a layer that stores its own.
 
     Both models run :func:`lava_diffpc.rules.dynamics.layer_step`: ``floating_pt`` in real
     arithmetic (states in activation units), ``fixed_pt`` in fixed point (24-bit states in
