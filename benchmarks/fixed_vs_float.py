@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -39,19 +38,10 @@ import numpy as np
 import torch
 
 from lava_diffpc.backends import infer
+from lava_diffpc.bench import code_commit
 from lava_diffpc.commands.evaluate import _run_data
 from lava_diffpc.fixed_point import quantize_params
 from lava_diffpc.train import build_model, read_checkpoint
-
-
-def _commit(path: Path) -> str:
-    """The git commit (with ``-dirty``) of the tree holding ``path``, or "unknown"."""
-    try:
-        return subprocess.run(["git", "describe", "--always", "--dirty", "--abbrev=12"],
-                              cwd=path, capture_output=True, text=True, check=True
-                              ).stdout.strip() or "unknown"
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
 
 
 def _summary(run: Any, y: np.ndarray) -> dict[str, Any]:
@@ -121,7 +111,7 @@ def main() -> None:
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     entry = compare(args.run, args.data_dir, args.lava_samples, args.netx)
-    entry.update({"machine": args.machine, "code_commit": _commit(Path(__file__).parent),
+    entry.update({"machine": args.machine, "code_commit": code_commit(),
                   "commands": args.command + [
                       "PYTHONPATH=. python benchmarks/fixed_vs_float.py RUN --data-dir DATA "
                       f"--lava-samples {args.lava_samples}{' --netx' if args.netx else ''} "

@@ -34,7 +34,6 @@ from __future__ import annotations
 import argparse
 import copy
 import json
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -42,6 +41,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from lava_diffpc.bench import code_commit
 from lava_diffpc.data import load_dataset
 from lava_diffpc.demo import onchip_config
 from lava_diffpc.fixed_point import quantize_for_learning, quantize_input
@@ -97,16 +97,6 @@ def use_variant(name: str) -> None:
     fixed_learning.weight_update = _variant_update(floor, shared)
     if not shared:
         fixed_learning.synapse_rng = _pcg64
-
-
-def _commit(path: Path) -> str:
-    """The git commit (with ``-dirty``) of the tree holding ``path``, or "unknown"."""
-    try:
-        return subprocess.run(["git", "describe", "--always", "--dirty", "--abbrev=12"],
-                              cwd=path, capture_output=True, text=True, check=True
-                              ).stdout.strip() or "unknown"
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
 
 
 def run(sizes: tuple[int, ...], seeds: list[int], lava: bool) -> dict:
@@ -188,7 +178,7 @@ def main() -> None:
         ap.error("--lava runs the installed rule only")
     torch.set_num_threads(1)
     use_variant(args.variant)
-    entry = {"code_commit": _commit(Path(__file__).resolve().parent),
+    entry = {"code_commit": code_commit(),
              "command": "PYTHONPATH=. python benchmarks/onchip_rounding.py "
                         + " ".join(a for a in sys.argv[1:] if not a.startswith("/"))}
     data = json.loads(args.out.read_text()) if args.out.exists() else {}

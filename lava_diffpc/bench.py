@@ -29,6 +29,7 @@ import argparse
 import json
 import os
 import platform
+import subprocess
 import time
 from dataclasses import asdict
 from pathlib import Path
@@ -216,15 +217,26 @@ def machine() -> dict[str, Any]:
             "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None}
 
 
+def code_commit() -> str:
+    """The git commit (``-dirty`` when changed) of the checkout holding this package, or
+    ``unknown`` outside one: which code a measurement ran."""
+    try:
+        return subprocess.run(["git", "describe", "--always", "--dirty", "--abbrev=12"],
+                              cwd=Path(__file__).resolve().parent, capture_output=True,
+                              text=True, check=True).stdout.strip() or "unknown"
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+
+
 def run(args: argparse.Namespace) -> dict[str, Any]:
     """The whole benchmark (module docstring); returns the JSON document."""
     quick = args.quick
     presets = tuple(args.presets) if args.presets else (QUICK_PRESETS if quick else FULL_PRESETS)
     warm, rounds = (2, 2) if quick else (args.warm_batches, args.rounds)
     limit = 256 * (warm + rounds + 2)
-    doc: dict[str, Any] = {"machine": machine(), "quick": quick, "engine": args.engine,
-                           "device": args.device, "presets": [], "fixed_point": None,
-                           "sweep": []}
+    doc: dict[str, Any] = {"machine": machine(), "code_commit": code_commit(), "quick": quick,
+                           "engine": args.engine, "device": args.device, "presets": [],
+                           "fixed_point": None, "sweep": []}
     for name in presets:
         row = bench_preset(name, args.data_dir, args.engine, warm, rounds, limit, args.device)
         doc["presets"].append(row)
