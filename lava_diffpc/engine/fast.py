@@ -215,20 +215,22 @@ def rest_windows(thresholds: np.ndarray, gammas: np.ndarray | None, phase: np.nd
     of the phase; on cyclic-decay it expires about a cycle later and is tested again.
     ``gammas``, ``phase`` None: one phase, one gamma (the input layer).
     """
-    steps = len(thresholds)
-    phase = np.zeros(steps, dtype=bool) if phase is None else phase
-    gammas = np.zeros(steps) if gammas is None else gammas
+    th = np.asarray(thresholds)
+    steps = len(th)
+    phase = np.zeros(steps, dtype=bool) if phase is None else np.asarray(phase)
+    gammas = np.zeros(steps) if gammas is None else np.asarray(gammas)
+    ends = np.empty(steps, dtype=np.int64)  # first step of the next phase
+    for k in range(steps - 1, -1, -1):
+        ends[k] = steps if k == steps - 1 else (k + 1 if phase[k + 1] != phase[k] else ends[k + 1])
     floor: list[Any] = []
     until: list[int] = []
     for k in range(steps):
-        end = k
-        while end < steps and phase[end] == phase[k]:
-            end += 1
-        ahead = [thresholds[j] for j in range(k, min(k + window, end)) if gammas[j] == gammas[k]]
-        lowest = min(ahead)
-        expiry = next((j for j in range(k + 1, end) if thresholds[j] < lowest), end)
+        end = int(ends[k])
+        near = slice(k, min(k + window, end))
+        lowest = th[near][gammas[near] == gammas[k]].min()
+        finer = np.flatnonzero(th[k + 1:end] < lowest)
         floor.append(lowest.item())
-        until.append(expiry)
+        until.append(k + 1 + int(finer[0]) if finer.size else end)
     return floor, until
 
 
