@@ -17,7 +17,8 @@ about 4x the feed-forward activity spikes (5.1 against 1.3 per neuron per sample
 
 DiffPC-S trains with AdamW at 1e-3 instead of the common 5e-4: over three seeds of 30
 epochs it gained about a tenth of a point and matched its backprop twin, where 2e-3,
-dropout 0.2 and finer thresholds (m = -1) did not help (``docs/results/cpu-mnist-s-variants-30ep.json``).
+dropout 0.2 and finer thresholds (m = -1) did not help
+(``docs/results/cpu-mnist-s-variants-30ep.json``).
 
 Threshold schedule: every preset uses the plain cyclic one. The paper's cyclic-decay
 (within each phase the cycles' thresholds shrink linearly from 1 to ``a = 0.5`` times the
