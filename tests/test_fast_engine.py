@@ -120,9 +120,8 @@ def test_rest_windows_by_hand():
     """One cycle ahead: the finest threshold of the next ``n`` steps of the phase (same
     gamma), valid until a finer threshold comes (cyclic: to the phase's end)."""
     th = np.array([8, 4, 2, 8, 4, 2, 6, 3, 1, 6, 3, 1])
-    phase = np.array([False] * 6 + [True] * 6)
     gam = np.array([0] * 6 + [2, -1, -1, 2, -1, -1])
-    floor, until = rest_windows(th, gam, phase, 3)
+    floor, until = rest_windows(th, gam, 6, 3)
     assert floor == [2, 2, 2, 2, 2, 2, 6, 1, 1, 6, 1, 1]
     assert until == [6, 6, 6, 6, 6, 6, 7, 12, 12, 10, 12, 12]
     floor, until = rest_windows(th, None, None, 3)  # the input layer: no phases, no gamma

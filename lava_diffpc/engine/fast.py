@@ -188,8 +188,7 @@ class _StepTensors:
         def tensors(values) -> list[torch.Tensor]:
             return [torch.tensor(v, dtype=dtype, device=device) for v in values]
 
-        phase = np.array([sched.is_learning(k) for k in range(table.steps)])
-        floor, until = rest_windows(table.thresholds, table.gammas, phase, sched.n)
+        floor, until = rest_windows(table.thresholds, table.gammas, sched.k1, sched.n)
         input_floor, input_until = rest_windows(table.thresholds, None, None, sched.n)
         steps = [table.step(k) for k in range(table.steps)]
         gammas = [s.gamma for s in steps]
@@ -202,7 +201,7 @@ class _StepTensors:
                    tensors(floor), until, tensors(input_floor), input_until)
 
 
-def rest_windows(thresholds: np.ndarray, gammas: np.ndarray | None, phase: np.ndarray | None,
+def rest_windows(thresholds: np.ndarray, gammas: np.ndarray | None, k1: int | None,
                  window: int) -> tuple[list[Any], list[int]]:
     """Per step k: the threshold a rest test at k checks, and the step its verdict expires.
 
@@ -213,19 +212,17 @@ def rest_windows(thresholds: np.ndarray, gammas: np.ndarray | None, phase: np.nd
     to ``until[k]``, the first later step whose threshold is finer (else the phase's end).
     On the cyclic schedule every cycle has the same thresholds, so a rest lasts to the end
     of the phase; on cyclic-decay it expires about a cycle later and is tested again.
-    ``gammas``, ``phase`` None: one phase, one gamma (the input layer).
+    ``k1``: the learning phase's first step; ``gammas``, ``k1`` None: one phase, one gamma
+    (the input layer).
     """
     th = np.asarray(thresholds)
     steps = len(th)
-    phase = np.zeros(steps, dtype=bool) if phase is None else np.asarray(phase)
     gammas = np.zeros(steps) if gammas is None else np.asarray(gammas)
-    ends = np.empty(steps, dtype=np.int64)  # first step of the next phase
-    for k in range(steps - 1, -1, -1):
-        ends[k] = steps if k == steps - 1 else (k + 1 if phase[k + 1] != phase[k] else ends[k + 1])
+    k1 = steps if k1 is None else k1
     floor: list[Any] = []
     until: list[int] = []
     for k in range(steps):
-        end = int(ends[k])
+        end = k1 if k < k1 else steps
         near = slice(k, min(k + window, end))
         lowest = th[near][gammas[near] == gammas[k]].min()
         finer = np.flatnonzero(th[k + 1:end] < lowest)
@@ -319,6 +316,15 @@ def _run(w: Wiring, x: torch.Tensor, clamp: torch.Tensor | None, steps: int, dro
     layer_k = [Kernels.pick(kern.layer, st.x_F) for st in layers]
     still_k = [Kernels.pick(kern.layer_still, st.x_F) for st in layers]
     input_still, input_until = False, 0
+
+    def rest(l: int, k: int, learning: bool) -> _Still | None:
+        """Layer l at rest from step k on (its state now; :func:`rest_windows`), or None."""
+        c = clamp if (learning and l == top) else None
+        if bool(still_k[l - 1](*layers[l - 1], c, vals.floor[k], vals.gamma[k], arith=arith,
+                               learning=learning)):
+            return _Still(vals.gamma_values[k], learning, vals.until[k])
+        return None
+
     still: list[_Still | None] = [None] * (top + 1)
     stale = [False] * (top + 1)  # spike buffers of skipped layers still hold old spikes
     retry_at = [0] * (top + 1)
@@ -360,12 +366,7 @@ def _run(w: Wiring, x: torch.Tensor, clamp: torch.Tensor | None, steps: int, dro
             if (quiet_in and mark is not None and mark.learning == learning
                     and mark.gamma == gamma):
                 if k >= mark.until:  # finer thresholds ahead: test again
-                    c_now = clamp if (learning and l == top) else None
-                    mark = None
-                    if bool(still_k[l - 1](*st, c_now, vals.floor[k], vals.gamma[k],
-                                           arith=arith, learning=learning)):
-                        mark = _Still(gamma, learning, vals.until[k])
-                    still[l] = mark
+                    mark = still[l] = rest(l, k, learning)
                 if mark is not None:
                     nnz_act[l] = nnz_err[l] = 0
                     stale[l] = True
@@ -393,11 +394,8 @@ def _run(w: Wiring, x: torch.Tensor, clamp: torch.Tensor | None, steps: int, dro
             if (quiet_in and not spiked and nxt < steps and k >= retry_at[l]
                     and sched.is_learning(nxt) == learning
                     and (not learning or vals.gamma_values[nxt] == vals.gamma_off)):
-                c_next = clamp if (learning and l == top) else None
-                if bool(still_k[l - 1](*st, c_next, vals.floor[nxt], vals.gamma[nxt],
-                                       arith=arith, learning=learning)):
-                    still[l] = _Still(vals.gamma_values[nxt], learning, vals.until[nxt])
-                else:
+                still[l] = rest(l, nxt, learning)
+                if still[l] is None:
                     retry_at[l], backoff[l] = k + backoff[l], 2 * backoff[l]
         if k == sched.k1 - 1:
             out_ff = layers[-1].x_T.clone()

@@ -39,9 +39,8 @@ PHASE_NAMES = ("ff", "learn")
 ENGINES = ("plain", "fast", "compiled")  # run_network; run_network_fast eager or compiled
 ENGINE_CHOICES = ("auto",) + ENGINES
 COMPILE_WORTH_NUMEL = 1 << 16  # "auto" compiles when a batch of the widest layer is this big
-# ... and the run is this many batches long: on one x86 core, DiffPC-M (784-1000-10, batch
-# 256) compiles in about a minute without the on-disk cache and then runs a training batch
-# about 0.5 s faster than eagerly
+# ... and the run is this many batches long: about where compiling DiffPC-M (784-1000-10,
+# batch 256) on one x86 core without the on-disk cache pays for itself
 COMPILE_WORTH_BATCHES = 100
 
 
