@@ -25,6 +25,10 @@ the results folder. Blocks:
     the presets-by-seeds summaries: mean and sample standard deviation over seeds;
 ``onchip``
     on-chip learning accuracy per rounding variant of the rule (``onchip-*.json``);
+``onchip-epochs``
+    test accuracy after every epoch of the on-chip rule's runs and of the float runs stored
+    beside them (the training runs of ``*onchip*.json`` files), with each run's update:
+    the rule's learning rate ``2**-lr_shift`` and weight headroom, or the float optimiser;
 ``precision``
     a trained run's weights in fixed point (fast simulator) against the float reference on
     the same test samples, with a Lava ``fixed_pt`` check (the ``fixed_vs_float`` entry
@@ -241,6 +245,32 @@ def onchip_table(results: Path) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _update_rule(opts: dict[str, Any]) -> str:
+    """How a run updates its weights, in words (for the per-epoch table)."""
+    if opts.get("rule") == "onchip":
+        decay = int(opts.get("lr_shift_decay", 0))
+        every = "every epoch" if decay == 1 else f"every {decay} epochs"
+        halving = f", halved {every}" if decay else ""
+        return (f"on-chip rule, lr 2^-{opts['lr_shift']}{halving}, headroom "
+                f"{opts['headroom']}, error shift {opts['err_shift']}")
+    return (f"float {opts['optimizer']}, lr {opts['lr']:g} {opts['lr_schedule']}, "
+            f"batch {opts['batch_size']}")
+
+
+def onchip_epochs_table(results: Path) -> str:
+    """Markdown: test accuracy per epoch of the runs stored in ``*onchip*.json`` files."""
+    runs = [(f, name, run) for f, name, run in training_runs(results) if "onchip" in f]
+    hists = [(run.get("onchip") or run.get("diffpc"))["history"] for _, _, run in runs]
+    width = max((len(h) for h in hists), default=0)
+    lines = ["| run | update | " + "".join(f"epoch {e} | " for e in range(1, width + 1))
+             + "source |", "|---|---|" + "---|" * width + "---|"]
+    for (file, name, run), hist in zip(runs, hists):
+        accs = [_pct(h["test_acc"]) for h in hist] + ["-"] * (width - len(hist))
+        lines.append(f"| {name} | {_update_rule(run['options'])} | " + " | ".join(accs)
+                     + f" | `docs/results/{file}` |")
+    return "\n".join(lines) + "\n"
+
+
 def precision_table(results: Path) -> str:
     """Markdown: fixed point against float per ``fixed_vs_float`` entry."""
     lines = ["| network | epochs | test samples | float reference | fixed point (fixedsim) | "
@@ -270,7 +300,7 @@ def precision_table(results: Path) -> str:
 BLOCKS: dict[str, Callable[[Path], str]] = {
     "speed": speed_table, "fixed": fixed_table, "sweep": sweep_table, "runs": runs_table,
     "seeds": seeds_table, "paper": paper_table, "onchip": onchip_table,
-    "precision": precision_table,
+    "onchip-epochs": onchip_epochs_table, "precision": precision_table,
 }
 
 

@@ -130,7 +130,8 @@ def test_learning_rate_decays_by_shifts():
     rec = trainer.train_epoch(progress=False)
     assert rec["lr_shift"] == 6
     base = onchip_opts(OPTS)
-    q = quantize_for_learning(init_parameters(network_config(base).sizes, 1, torch.float64), 2)
+    q = quantize_for_learning(init_parameters(network_config(base).sizes, 1, torch.float64),
+                              onchip_rule(base).headroom)
     sim = FixedPointNetwork(network_config(base), q)
     x = quantize_input(data[0])
     for epoch in range(2):

@@ -112,3 +112,23 @@ def test_precision_table_reads_fixed_vs_float_entries(results):
     out = render("<!-- report:precision -->\n<!-- /report:precision -->\n", results)
     assert ("| yes (3 samples) | 49.00% (outputs equal its NumPy model on 999 of 1,000) | "
             "2-core CPU |") in out
+
+
+def test_onchip_epochs_table_lists_every_epoch_and_the_update(results):
+    onchip = {"options": {"rule": "onchip", "lr_shift": 7, "headroom": 1, "err_shift": 5,
+                          "lr_shift_decay": 1, "epochs": 2},
+              "onchip": {"history": [{"test_acc": 0.9}, {"test_acc": 0.925}],
+                         "final_test_acc": 0.925, "epochs_done": 2}}
+    sgd = {"options": {"rule": "local", "optimizer": "sgd", "lr": 0.0078125,
+                       "lr_schedule": "constant", "batch_size": 1, "epochs": 1},
+           "diffpc": {"history": [{"test_acc": 0.94}], "final_test_acc": 0.94,
+                      "epochs_done": 1}}
+    (results / "cpu-onchip-study.json").write_text(json.dumps({"runs": {"a": onchip, "b": sgd}}))
+    (results / "other.json").write_text(json.dumps(RUN))  # not an on-chip study: left out
+    out = render("<!-- report:onchip-epochs -->\n<!-- /report:onchip-epochs -->\n", results)
+    assert "| run | update | epoch 1 | epoch 2 | source |" in out
+    assert ("| a | on-chip rule, lr 2^-7, halved every epoch, headroom 1, error shift 5 | "
+            "90.00% | 92.50% | `docs/results/cpu-onchip-study.json` |") in out
+    assert ("| b | float sgd, lr 0.0078125 constant, batch 1 | 94.00% | - | "
+            "`docs/results/cpu-onchip-study.json` |") in out
+    assert "| other |" not in out

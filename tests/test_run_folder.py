@@ -70,6 +70,22 @@ def test_resume_refuses_changed_options_and_names_them(done_run, capsys):
     assert json.loads((done_run / "config.json").read_text())["options"]["epochs"] == 2
 
 
+def test_resume_alone_takes_the_stored_options(tmp_path, capsys):
+    out = tmp_path / "run"
+    assert _train(out, "--seed", "3") == 0
+    stored = json.loads((out / "config.json").read_text())
+    # only the folder and the budget: every other option comes from config.json
+    assert main(["train", "--out", str(out), "--resume", "--epochs", "2", "--no-progress"]) == 0
+    config = json.loads((out / "config.json").read_text())
+    assert config["run"] == stored["run"] and config["options"]["seed"] == 3
+    assert {k: v for k, v in config["options"].items() if k != "epochs"} == \
+        {k: v for k, v in stored["options"].items() if k != "epochs"}
+    assert json.loads((out / "results.json").read_text())["diffpc"]["epochs_done"] == 2
+    capsys.readouterr()
+    assert main(["train", "--out", str(out), "--resume", "--lr", "0.01"]) == 2
+    assert "--lr 0.002 (run) vs 0.01 (now)" in _error_line(capsys)
+
+
 def test_resume_without_a_checkpoint_says_so_and_creates_nothing(tmp_path, capsys):
     out = tmp_path / "never"
     assert _train(out, "--resume") == 2

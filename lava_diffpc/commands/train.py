@@ -7,9 +7,11 @@ where it stopped. Data-parallel when started by ``torchrun`` (:mod:`lava_diffpc.
 
 Everything is checked before the run folder is touched (options, data, the folder itself,
 its lock, and on ``--resume`` the stored options): a refused start leaves no folder behind.
-``--resume`` takes the run's stored options; only the budget (``--epochs``,
-``--max-minutes``) and how the run executes (``--device``, ``--engine``, ``--threads``,
-``--data-dir``, ``--no-progress``) may change.
+``--resume`` takes the run's stored options: ``train --out DIR --resume`` continues the run
+in ``DIR`` as it was started (options left out are read from its ``config.json``; options
+given must equal the stored ones). Only the budget (``--epochs``, ``--max-minutes``) and
+how the run executes (``--device``, ``--engine``, ``--threads``, ``--data-dir``,
+``--no-progress``) may change.
 """
 
 from __future__ import annotations
@@ -59,6 +61,9 @@ from lava_diffpc.train import (
 )
 
 BUDGET = ("epochs",)  # stored options a resumed run may change (--max-minutes is not stored)
+# what a fresh run takes for the options left out (None in the parsed arguments, so that a
+# resumed run can take its stored values instead)
+DEFAULTS = {"preset": "digits", "models": "diffpc,bp", "seed": 0, "checkpoint_every": 50}
 
 
 def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
@@ -70,7 +75,7 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
                     "cycle. Exit codes: 0 done, 1 the run failed (diverged, or a file could "
                     "not be written; the last good checkpoint is kept), 2 bad input, 130 "
                     "interrupted (continue with --resume).")
-    tr.add_argument("--preset", default="digits", choices=sorted(PRESETS),
+    tr.add_argument("--preset", default=None, choices=sorted(PRESETS),
                     help="named configuration the options start from ('python -m "
                          "lava_diffpc presets' lists them); default: digits")
     for name, typ in OPTION_TYPES.items():
@@ -82,20 +87,21 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
                     help="random 4-pixel-padded crops and horizontal flips of the training "
                          "images, the same for every model (conv nets only); default: on for "
                          "the CIFAR presets, off otherwise")
-    tr.add_argument("--models", default="diffpc,bp",
+    tr.add_argument("--models", default=None,
                     help=f"comma list of the models to train: {', '.join(MODEL_KINDS)} "
                          "(DiffPC, its backprop twin with DiffPC's squared error, the twin "
                          "with cross-entropy, standard predictive coding); default: diffpc,bp")
-    tr.add_argument("--seed", type=int, default=0,
+    tr.add_argument("--seed", type=int, default=None,
                     help=describe("seed", "seed of the initial weights, the sample order and "
                                           "the dropout masks", 0))
     tr.add_argument("--out", default=None, metavar="DIR",
                     help="run folder for config.json, results.json and checkpoints; default: "
                          "runs/<preset>-s<seed>")
     tr.add_argument("--resume", action="store_true",
-                    help="continue the run in --out from its checkpoints, with its stored "
-                         "options (only --epochs and --max-minutes may change); default: off")
-    tr.add_argument("--checkpoint-every", type=int, default=50, metavar="N",
+                    help="continue the run in --out from its checkpoints with its stored "
+                         "options (those left out are read from the run folder; only --epochs "
+                         "and --max-minutes may change); default: off")
+    tr.add_argument("--checkpoint-every", type=int, default=None, metavar="N",
                     help=describe("checkpoint_every", "batches between checkpoints (one is "
                                                       "also written at each epoch's end)", 50))
     tr.add_argument("--limit-train", type=int, default=None, metavar="N",
@@ -221,8 +227,38 @@ def _interrupted(args: argparse.Namespace, trainers: list, current) -> KeyboardI
                              f"again with: {_command(args, resume=False)}")
 
 
+def default_folder(preset: str, seed: int) -> str:
+    """The run folder when --out is left out."""
+    return f"runs/{preset}-s{seed}"
+
+
+def complete_args(args: argparse.Namespace, run_dir: Path | None = None) -> None:
+    """Fill the options left out of the command line: on ``--resume`` from the run's
+    ``config.json`` (so ``train --out DIR --resume`` alone continues a run), then from
+    :data:`DEFAULTS`."""
+    if args.resume:
+        preset = args.preset or DEFAULTS["preset"]
+        seed = DEFAULTS["seed"] if args.seed is None else args.seed
+        folder = run_dir or Path(args.out or default_folder(preset, seed))
+        config = read_config(folder) if folder.is_dir() else None
+        if config is not None:
+            stored, settings = config["options"], config.get("run", {})
+            for name in ("preset", "seed", "input_gate", "augment", *OPTION_TYPES):
+                if getattr(args, name, None) is None and name in stored:
+                    setattr(args, name, stored[name])
+            if args.models is None and "models" in settings:
+                args.models = ",".join(settings["models"])
+            for name in ("limit_train", "limit_test", "checkpoint_every"):
+                if getattr(args, name, None) is None and settings.get(name) is not None:
+                    setattr(args, name, settings[name])
+    for name, value in DEFAULTS.items():
+        if getattr(args, name, None) is None:
+            setattr(args, name, value)
+
+
 def run(args: argparse.Namespace, opts: dict[str, Any] | None = None,
         run_dir: Path | None = None) -> dict[str, Any]:
+    complete_args(args, run_dir)
     opts = opts or resolve_options(args)
     check_options(opts)
     models = parse_models(args.models)
@@ -230,7 +266,7 @@ def run(args: argparse.Namespace, opts: dict[str, Any] | None = None,
         raise ValueError("--rule onchip trains sample by sample in one process; run it "
                          "without torchrun")
     network_config(opts)  # the schedule and architecture, before any data is read
-    run_dir = run_dir or Path(args.out or f"runs/{opts['preset']}-s{args.seed}")
+    run_dir = run_dir or Path(args.out or default_folder(opts["preset"], args.seed))
     settings = {"models": models, "limit_train": getattr(args, "limit_train", None),
                 "limit_test": args.limit_test, "checkpoint_every": args.checkpoint_every}
     _on_main(_preflight, args, run_dir, opts, settings)

@@ -131,7 +131,8 @@ LAVA_ROUNDING_SEED = 2  # Lava 0.10 seeds every LearningDense's weight rounding 
 
 @dataclass(frozen=True)
 class OnChipRule:
-    """Settings of the on-chip rule (module docstring).
+    """Settings of the on-chip rule (module docstring). The defaults are the presets'
+    (:mod:`lava_diffpc.presets`: DiffPC-S came closest to float with them).
 
     Attributes:
         lr_shift: ``a`` with learning rate ``alpha = 2**-a`` (float models use the same
@@ -143,10 +144,10 @@ class OnChipRule:
             can grow ``2**headroom``-fold before they saturate (``E`` stays fixed).
     """
 
-    lr_shift: int = 6
+    lr_shift: int = 7
     err_shift: int = 5
     seed: int = 0
-    headroom: int = 2
+    headroom: int = 0
 
     def __post_init__(self) -> None:
         if not 0 <= self.lr_shift <= 24:
