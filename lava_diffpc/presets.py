@@ -70,6 +70,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from lava_diffpc.config import ConvSpec, conv_shapes, neurons
+from lava_diffpc.rules.fixed_learning import OnChipRule
+
+_ONCHIP = OnChipRule()  # the on-chip rule's settings are written once, as its defaults
 
 COMMON: dict[str, Any] = {
     "m": 0, "n": 4, "c1": 15, "c2": 15, "schedule": "cyclic", "a": 0.5,
@@ -77,7 +80,8 @@ COMMON: dict[str, Any] = {
     "target_scale": 1.0, "dropout": 0.0, "optimizer": "adamw", "lr": 5e-4,
     "weight_decay": 1e-4, "clip": 0.0, "lr_schedule": "cosine", "batch_size": 256,
     "epochs": 10, "bp_loss": "mse", "heldout": 0,
-    "rule": "local", "lr_shift": 7, "err_shift": 5, "headroom": 0, "lr_shift_decay": 0,
+    "rule": "local", "lr_shift": _ONCHIP.lr_shift, "err_shift": _ONCHIP.err_shift,
+    "headroom": _ONCHIP.headroom, "lr_shift_decay": 0,
     "augment": False,
 }
 

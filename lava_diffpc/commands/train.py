@@ -227,19 +227,19 @@ def _interrupted(args: argparse.Namespace, trainers: list, current) -> KeyboardI
                              f"again with: {_command(args, resume=False)}")
 
 
-def default_folder(preset: str, seed: int) -> str:
+def _default_folder(preset: str, seed: int) -> str:
     """The run folder when --out is left out."""
     return f"runs/{preset}-s{seed}"
 
 
-def complete_args(args: argparse.Namespace, run_dir: Path | None = None) -> None:
+def _complete_args(args: argparse.Namespace, run_dir: Path | None = None) -> None:
     """Fill the options left out of the command line: on ``--resume`` from the run's
     ``config.json`` (so ``train --out DIR --resume`` alone continues a run), then from
     :data:`DEFAULTS`."""
     if args.resume:
         preset = args.preset or DEFAULTS["preset"]
         seed = DEFAULTS["seed"] if args.seed is None else args.seed
-        folder = run_dir or Path(args.out or default_folder(preset, seed))
+        folder = run_dir or Path(args.out or _default_folder(preset, seed))
         config = read_config(folder) if folder.is_dir() else None
         if config is not None:
             stored, settings = config["options"], config.get("run", {})
@@ -258,7 +258,7 @@ def complete_args(args: argparse.Namespace, run_dir: Path | None = None) -> None
 
 def run(args: argparse.Namespace, opts: dict[str, Any] | None = None,
         run_dir: Path | None = None) -> dict[str, Any]:
-    complete_args(args, run_dir)
+    _complete_args(args, run_dir)
     opts = opts or resolve_options(args)
     check_options(opts)
     models = parse_models(args.models)
@@ -266,7 +266,7 @@ def run(args: argparse.Namespace, opts: dict[str, Any] | None = None,
         raise ValueError("--rule onchip trains sample by sample in one process; run it "
                          "without torchrun")
     network_config(opts)  # the schedule and architecture, before any data is read
-    run_dir = run_dir or Path(args.out or default_folder(opts["preset"], args.seed))
+    run_dir = run_dir or Path(args.out or _default_folder(opts["preset"], args.seed))
     settings = {"models": models, "limit_train": getattr(args, "limit_train", None),
                 "limit_test": args.limit_test, "checkpoint_every": args.checkpoint_every}
     _on_main(_preflight, args, run_dir, opts, settings)

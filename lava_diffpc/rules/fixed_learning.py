@@ -131,8 +131,8 @@ LAVA_ROUNDING_SEED = 2  # Lava 0.10 seeds every LearningDense's weight rounding 
 
 @dataclass(frozen=True)
 class OnChipRule:
-    """Settings of the on-chip rule (module docstring). The defaults are the presets'
-    (:mod:`lava_diffpc.presets`: DiffPC-S came closest to float with them).
+    """Settings of the on-chip rule (module docstring). The defaults are also the presets'
+    (:mod:`lava_diffpc.presets` reads them; DiffPC-S came closest to float with them).
 
     Attributes:
         lr_shift: ``a`` with learning rate ``alpha = 2**-a`` (float models use the same
