@@ -57,9 +57,17 @@ from lava_diffpc.train import network_config
 
 DEFAULT_OUT = Path(__file__).resolve().parents[1] / "docs" / "results" / \
     "cpu-onchip-mnist-s-10k-diagnosis.json"
-VARIANTS = ("engine", "per-synapse", "per-synapse-layer1", "per-synapse-layer2", "exact",
-            "hidden-err-shift-2", "hidden-err-shift-2-per-synapse", "output-headroom-1",
-            "nonneg-input")
+VARIANTS: dict[str, tuple[str, bool]] = {  # name: (what changes, expressible in the engine)
+    "engine": ("none: Lava's learning engine bit for bit", True),
+    "per-synapse": ("one random number per synapse for the rounding", False),
+    "per-synapse-layer1": ("one random number per synapse, first matrix only", False),
+    "per-synapse-layer2": ("one random number per synapse, output matrix only", False),
+    "exact": ("no rounding: exact accumulation, nearest mantissa", False),
+    "hidden-err-shift-2": ("hidden error factor 8x finer (error shift 2)", True),
+    "hidden-err-shift-2-per-synapse": ("hidden error shift 2 and per-synapse rounding", False),
+    "output-headroom-1": ("one bit of weight headroom, output matrix only", True),
+    "nonneg-input": ("inputs shifted so that a blank pixel is 0", True),
+}
 
 
 def per_synapse_update(w: np.ndarray, x: np.ndarray, y: np.ndarray, big_r: int,
@@ -125,7 +133,9 @@ def run(variant: str, data_dir: str, limit: int) -> dict:
     acc = float(np.mean(test.predict(xt_int, batch_size=1000) == ds.y_test))
     print(f"{variant}: test accuracy {acc:.4f}, saturated {saturated}, "
           f"{len(x_int) / seconds:.0f} samples/s", flush=True)
-    return {"test_acc": acc, "saturated": saturated, "update_shifts": r,
+    change, on_engine = VARIANTS[variant]
+    return {"change": change, "engine_expressible": on_engine, "test_acc": acc,
+            "saturated": saturated, "update_shifts": r,
             "err_shifts": err_shifts, "weight_exps": [int(e) for e in q.weight_exps],
             "train_samples": len(x_int), "train_samples_per_s": len(x_int) / seconds}
 
@@ -146,7 +156,7 @@ def store(out: Path, variant: str, entry: dict) -> None:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--variants", nargs="+", choices=VARIANTS, default=list(VARIANTS))
+    ap.add_argument("--variants", nargs="+", choices=list(VARIANTS), default=list(VARIANTS))
     ap.add_argument("--data-dir", required=True, help="folder holding MNIST/raw/")
     ap.add_argument("--limit-train", type=int, default=10000, help="first N training images")
     ap.add_argument("--out", type=Path, default=DEFAULT_OUT)
