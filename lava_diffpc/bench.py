@@ -142,7 +142,8 @@ def bench_preset(name: str, data_dir: str | None, engine: str, warm: int, rounds
 def bench_fixed_point(name: str, data_dir: str | None, engine: str, onchip_samples: int,
                       infer_batch: int) -> dict[str, Any]:
     """Batched fixed-point inference and per-sample on-chip training in the fast simulator
-    (weights: the float reference's initialisation, quantised; on-chip: from scratch)."""
+    (weights: the float reference's initialisation, quantised; on-chip: from scratch with the
+    presets' rule, ``OnChipRule()``)."""
     from lava_diffpc.engine.step import choose_engine
     from lava_diffpc.fixed_point import quantize_for_learning, quantize_input, quantize_params
     from lava_diffpc.fixedsim import FixedPointNetwork
@@ -161,7 +162,7 @@ def bench_fixed_point(name: str, data_dir: str | None, engine: str, onchip_sampl
     start = time.perf_counter()
     sim.predict(x_test, batch_size=infer_batch)
     infer = len(x_test) / (time.perf_counter() - start)
-    rule = OnChipRule(lr_shift=7, err_shift=5, seed=0, headroom=2)
+    rule = OnChipRule()
     learner = FixedPointNetwork(cfg, quantize_for_learning(params, rule.headroom),
                                 engine=choose_engine(engine, cfg, 256))
     x_train = quantize_input(ds.x_train)
@@ -169,7 +170,7 @@ def bench_fixed_point(name: str, data_dir: str | None, engine: str, onchip_sampl
     res = learner.train(x_train[5:], ds.y_train[5:], rule)
     return {"preset": name, "infer_batch": infer_batch, "fixed_infer_samples_per_s": infer,
             "onchip_train_samples_per_s": onchip_samples / res.seconds,
-            "onchip_samples": onchip_samples, "engine": sim.engine,
+            "onchip_samples": onchip_samples, "onchip_rule": asdict(rule), "engine": sim.engine,
             "onchip_engine": learner.engine}
 
 

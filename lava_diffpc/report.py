@@ -29,6 +29,10 @@ the results folder. Blocks:
     test accuracy after every epoch of the on-chip rule's runs and of the float runs stored
     beside them (the training runs of ``*onchip*.json`` files), with each run's update:
     the rule's learning rate ``2**-lr_shift`` and weight headroom, or the float optimiser;
+``onchip-diagnosis``
+    the on-chip rule with one part of its update replaced at a time (the ``*diagnosis*.json``
+    files written by ``benchmarks/onchip_mnist_diagnosis.py``): what changed, whether Lava's
+    learning engine can express it, test accuracy and clipped updates per matrix;
 ``precision``
     a trained run's weights in fixed point (fast simulator) against the float reference on
     the same test samples, with a Lava ``fixed_pt`` check (the ``fixed_vs_float`` entry
@@ -271,6 +275,21 @@ def onchip_epochs_table(results: Path) -> str:
     return "\n".join(lines) + "\n"
 
 
+def onchip_diagnosis_table(results: Path) -> str:
+    """Markdown: one row per variant of the ``*diagnosis*.json`` files, as stored."""
+    lines = ["| variant | what changes | engine can express it | training images | "
+             "test accuracy | clipped updates per matrix | source |",
+             "|---|---|---|---|---|---|---|"]
+    for path in sorted(results.glob("*diagnosis*.json")):
+        for name, run in _load(results, path.name).get("runs", {}).items():
+            clipped = " / ".join(f"{n:,}" for n in run["saturated"])
+            lines.append(f"| {name} | {run['change']} | "
+                         f"{'yes' if run['engine_expressible'] else 'no'} | "
+                         f"{run['train_samples']:,} | {_pct(run['test_acc'])} | {clipped} | "
+                         f"`docs/results/{path.name}` |")
+    return "\n".join(lines) + "\n"
+
+
 def precision_table(results: Path) -> str:
     """Markdown: fixed point against float per ``fixed_vs_float`` entry."""
     lines = ["| network | epochs | test samples | float reference | fixed point (fixedsim) | "
@@ -300,7 +319,8 @@ def precision_table(results: Path) -> str:
 BLOCKS: dict[str, Callable[[Path], str]] = {
     "speed": speed_table, "fixed": fixed_table, "sweep": sweep_table, "runs": runs_table,
     "seeds": seeds_table, "paper": paper_table, "onchip": onchip_table,
-    "onchip-epochs": onchip_epochs_table, "precision": precision_table,
+    "onchip-epochs": onchip_epochs_table, "onchip-diagnosis": onchip_diagnosis_table,
+    "precision": precision_table,
 }
 
 

@@ -132,3 +132,16 @@ def test_onchip_epochs_table_lists_every_epoch_and_the_update(results):
     assert ("| b | float sgd, lr 0.0078125 constant, batch 1 | 94.00% | - | "
             "`docs/results/cpu-onchip-study.json` |") in out
     assert "| other |" not in out
+
+
+def test_onchip_diagnosis_table_lists_every_variant_as_stored(results):
+    runs = {"engine": {"change": "none", "engine_expressible": True, "test_acc": 0.9264,
+                       "saturated": [2311, 7344], "train_samples": 10000},
+            "exact": {"change": "no rounding", "engine_expressible": False,
+                      "test_acc": 0.9338, "saturated": [0, 0], "train_samples": 10000}}
+    (results / "cpu-onchip-diagnosis.json").write_text(json.dumps({"runs": runs}))
+    out = render("<!-- report:onchip-diagnosis -->\n<!-- /report:onchip-diagnosis -->\n",
+                 results)
+    assert ("| engine | none | yes | 10,000 | 92.64% | 2,311 / 7,344 | "
+            "`docs/results/cpu-onchip-diagnosis.json` |") in out
+    assert "| exact | no rounding | no | 10,000 | 93.38% | 0 / 0 |" in out
