@@ -20,7 +20,8 @@ the results folder. Blocks:
 ``runs``
     every training run stored in the folder (a run's ``results.json``, or the runs a
     presets-by-seeds summary or a multi-preset file holds): DiffPC's and its twins' final
-    accuracies, epochs, communication;
+    accuracies (backprop with DiffPC's squared error, and with cross-entropy), epochs,
+    communication;
 ``seeds``
     the presets-by-seeds summaries: mean and sample standard deviation over seeds;
 ``onchip``
@@ -120,7 +121,8 @@ def _load(results: Path, name: str) -> dict[str, Any]:
 
 def _is_run(doc: Any) -> bool:
     return isinstance(doc, dict) and "options" in doc and any(
-        isinstance(doc.get(k), dict) and "history" in doc[k] for k in ("diffpc", "onchip", "bp"))
+        isinstance(doc.get(k), dict) and "history" in doc[k]
+        for k in ("diffpc", "onchip", "bp", "bp-ce"))
 
 
 def training_runs(results: Path) -> list[tuple[str, str, dict[str, Any]]]:
@@ -152,20 +154,22 @@ def _last_comm(model: dict[str, Any]) -> dict[str, Any]:
 def runs_table(results: Path) -> str:
     """Markdown: one row per stored training run."""
     lines = ["| run | preset | schedule | epochs | DiffPC test | DiffPC held-out | "
-             "backprop test | ff activity spikes/neuron | learning error bits/neuron | source |",
-             "|---|---|---|---|---|---|---|---|---|---|"]
+             "backprop test | backprop cross-entropy test | ff activity spikes/neuron | "
+             "learning error bits/neuron | source |",
+             "|---|---|---|---|---|---|---|---|---|---|---|"]
     for file, name, run in training_runs(results):
         opts = run["options"]
         diffpc = run.get("diffpc") or run.get("onchip") or {}
-        bp = run.get("bp") or {}
+        bp, bp_ce = run.get("bp") or {}, run.get("bp-ce") or {}
+        epochs = (diffpc or bp or bp_ce).get("epochs_done", "-")
         comm = _last_comm(diffpc)
         ff = comm.get("ff", {}).get("activity_spikes_all")
         err = comm.get("learn", {}).get("error_bits_all")
         lines.append(
             f"| {name} | {opts.get('preset', '-')} | {opts.get('schedule', '-')} | "
-            f"{diffpc.get('epochs_done', '-')}"
-            f" of {opts.get('epochs', '-')} | {_pct(diffpc.get('final_test_acc'))} | "
+            f"{epochs} of {opts.get('epochs', '-')} | {_pct(diffpc.get('final_test_acc'))} | "
             f"{_pct(diffpc.get('final_heldout_acc'))} | {_pct(bp.get('final_test_acc'))} | "
+            f"{_pct(bp_ce.get('final_test_acc'))} | "
             f"{'-' if ff is None else f'{ff:.3f}'} | {'-' if err is None else f'{err:.4f}'} | "
             f"`docs/results/{file}` |")
     return "\n".join(lines) + "\n"
@@ -199,30 +203,36 @@ def seeds_table(results: Path) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _paper_entry(results: Path, row: dict[str, Any]) -> tuple[str, str, str]:
-    """(DiffPC, backprop, epochs) of the entry a paper row points at."""
+def _paper_entry(results: Path, row: dict[str, Any]) -> tuple[str, str, str, str]:
+    """(DiffPC, backprop, backprop with cross-entropy, epochs) of the entry a paper row
+    points at."""
     doc = _load(results, row["file"])
     key = row.get("entry")
     if key and isinstance(doc.get("presets"), dict) and key in doc["presets"]:
         entry = doc["presets"][key]
         return (_mean_std(entry["diffpc"]), _mean_std(entry.get("bp")),
+                _mean_std(entry.get("bp-ce")),
                 ", ".join(map(str, sorted(set(entry["diffpc"]["epochs"])))))
     run = doc if key is None else doc.get("runs", doc).get(key)
     if not _is_run(run):
         raise ValueError(f"paper.json: {row['file']} holds no run {key!r}")
     diffpc = run.get("diffpc") or run.get("onchip")
+    if diffpc is None:
+        raise ValueError(f"paper.json: {row['file']} {key or ''} holds no DiffPC run")
     return (_pct(diffpc["final_test_acc"]), _pct(run.get("bp", {}).get("final_test_acc")),
-            str(diffpc["epochs_done"]))
+            _pct(run.get("bp-ce", {}).get("final_test_acc")), str(diffpc["epochs_done"]))
 
 
 def paper_table(results: Path) -> str:
     """Markdown: the paper's rows against the runs ``paper.json`` points at."""
     index = _load(results, "paper.json")
-    lines = ["| dataset, network | paper DiffPC | ours: DiffPC | ours: backprop twin | epochs | "
-             "conditions | source |", "|---|---|---|---|---|---|---|"]
+    lines = ["| dataset, network | paper DiffPC | ours: DiffPC | ours: backprop twin | "
+             "ours: backprop, cross-entropy | epochs | conditions | source |",
+             "|---|---|---|---|---|---|---|---|"]
     for row in index["rows"]:
-        ours, bp, epochs = _paper_entry(results, row)
-        lines.append(f"| {row['row']} | {_pct(row['paper'])} | {ours} | {bp} | {epochs} | "
+        ours, bp, bp_ce, epochs = _paper_entry(results, row)
+        lines.append(f"| {row['row']} | {_pct(row['paper'])} | {ours} | {bp} | {bp_ce} | "
+                     f"{epochs} | "
                      f"{row.get('conditions', '')} | `docs/results/{row['file']}` |")
     return "\n".join(lines) + "\n"
 

@@ -87,15 +87,30 @@ def test_run_tables_read_runs_summaries_and_the_paper_index(results):
     out = render("<!-- report:runs -->\n<!-- /report:runs -->\n<!-- report:seeds -->\n"
                  "<!-- /report:seeds -->\n<!-- report:paper -->\n<!-- /report:paper -->\n",
                  results)
-    assert "| one | mnist-s | cyclic | 3 of 3 | 97.12% | - | 97.50% | 1.500 | 0.0100 |" in out
+    assert ("| one | mnist-s | cyclic | 3 of 3 | 97.12% | - | 97.50% | - | 1.500 | 0.0100 |"
+            in out)
     assert out.count("| mnist-s-s0 | mnist-s |") == 1  # a summary's runs count as runs
     assert "| mnist-s | 3 | 97.50 +- 0.71% (2 seeds) | 90.00% (1 seed) |" in out
-    assert "| MNIST S | 98.30% | 97.12% | 97.50% | 3 | 3 epochs |" in out
-    assert "| MNIST S seeds | 98.30% | 97.50 +- 0.71% (2 seeds) | 90.00% (1 seed) | 3 |" in out
+    assert "| MNIST S | 98.30% | 97.12% | 97.50% | - | 3 | 3 epochs |" in out
+    assert ("| MNIST S seeds | 98.30% | 97.50 +- 0.71% (2 seeds) | 90.00% (1 seed) | - | 3 |"
+            in out)
     (results / "paper.json").write_text(json.dumps({"rows": [
         {"row": "x", "paper": 0.9, "file": "seeds.json", "entry": "nothing"}]}))
     with pytest.raises(ValueError, match="holds no run 'nothing'"):
         render("<!-- report:paper -->\n<!-- /report:paper -->\n", results)
+
+
+def test_cross_entropy_backprop_is_a_column_of_the_run_and_paper_tables(results):
+    ce = {"history": [{"test_acc": 0.656}], "final_test_acc": 0.656, "epochs_done": 16}
+    (results / "cifar.json").write_text(json.dumps({"runs": {
+        "cifar-s0": {**RUN, "bp-ce": ce}, "ce-only": {"options": RUN["options"], "bp-ce": ce}}}))
+    (results / "paper.json").write_text(json.dumps({"rows": [
+        {"row": "CIFAR", "paper": 0.633, "file": "cifar.json", "entry": "cifar-s0"}]}))
+    out = render("<!-- report:runs -->\n<!-- /report:runs -->\n<!-- report:paper -->\n"
+                 "<!-- /report:paper -->\n", results)
+    assert "| cifar-s0 | mnist-s | cyclic | 3 of 3 | 97.12% | - | 97.50% | 65.60% |" in out
+    assert "| ce-only | mnist-s | cyclic | 16 of 3 | - | - | - | 65.60% | - | - |" in out
+    assert "| CIFAR | 63.30% | 97.12% | 97.50% | 65.60% | 3 |" in out
 
 
 def test_precision_table_reads_fixed_vs_float_entries(results):
