@@ -41,7 +41,8 @@ the results folder. Blocks:
 ``paper``
     the paper's table: ``paper.json`` in the folder lists, per row, the paper's numbers and
     the run or summary entry that stands for it (the entry's own numbers are read from its
-    file).
+    file), and optionally (``ce_entry``) a run of the same file whose backprop network
+    trained with cross-entropy stands beside it.
 """
 
 from __future__ import annotations
@@ -219,8 +220,14 @@ def _paper_entry(results: Path, row: dict[str, Any]) -> tuple[str, str, str, str
     diffpc = run.get("diffpc") or run.get("onchip")
     if diffpc is None:
         raise ValueError(f"paper.json: {row['file']} {key or ''} holds no DiffPC run")
+    ce_run = run
+    if row.get("ce_entry"):  # the cross-entropy network trained in a run of its own
+        ce_run = doc.get("runs", {}).get(row["ce_entry"])
+        if not _is_run(ce_run) or "bp-ce" not in ce_run:
+            raise ValueError(f"paper.json: {row['file']} holds no cross-entropy run "
+                             f"{row['ce_entry']!r}")
     return (_pct(diffpc["final_test_acc"]), _pct(run.get("bp", {}).get("final_test_acc")),
-            _pct(run.get("bp-ce", {}).get("final_test_acc")), str(diffpc["epochs_done"]))
+            _pct(ce_run.get("bp-ce", {}).get("final_test_acc")), str(diffpc["epochs_done"]))
 
 
 def paper_table(results: Path) -> str:

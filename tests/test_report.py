@@ -111,6 +111,18 @@ def test_cross_entropy_backprop_is_a_column_of_the_run_and_paper_tables(results)
     assert "| cifar-s0 | mnist-s | cyclic | 3 of 3 | 97.12% | - | 97.50% | 65.60% |" in out
     assert "| ce-only | mnist-s | cyclic | 16 of 3 | - | - | - | 65.60% | - | - |" in out
     assert "| CIFAR | 63.30% | 97.12% | 97.50% | 65.60% | 3 |" in out
+    (results / "cifar.json").write_text(json.dumps({"runs": {  # CE trained on its own
+        "cifar-s0": RUN, "ce-only": {"options": RUN["options"], "bp-ce": ce}}}))
+    (results / "paper.json").write_text(json.dumps({"rows": [
+        {"row": "CIFAR", "paper": 0.633, "file": "cifar.json", "entry": "cifar-s0",
+         "ce_entry": "ce-only"}]}))
+    assert "| CIFAR | 63.30% | 97.12% | 97.50% | 65.60% | 3 |" in render(
+        "<!-- report:paper -->\n<!-- /report:paper -->\n", results)
+    (results / "paper.json").write_text(json.dumps({"rows": [
+        {"row": "CIFAR", "paper": 0.633, "file": "cifar.json", "entry": "cifar-s0",
+         "ce_entry": "nothing"}]}))
+    with pytest.raises(ValueError, match="holds no cross-entropy run 'nothing'"):
+        render("<!-- report:paper -->\n<!-- /report:paper -->\n", results)
 
 
 def test_precision_table_reads_fixed_vs_float_entries(results):
