@@ -57,3 +57,22 @@ def test_align_command_prints_one_row_per_variant(capsys):
     assert code == 0
     rows = [line for line in out.splitlines() if line.startswith(("preset", "m=-2"))]
     assert len(rows) == 2
+
+
+def test_align_compares_at_a_trained_checkpoint(tmp_path, capsys):
+    run = tmp_path / "run"
+    assert main(["train", "--preset", "digits", "--epochs", "1", "--models", "diffpc",
+                 "--limit-train", "256", "--out", str(run), "--no-progress"]) == 0
+    capsys.readouterr()
+    ckpt = run / "checkpoint-diffpc.pt"
+    assert main(["align", "--checkpoint", str(ckpt), "--variant", "gamma=0.25",
+                 "--batch-size", "64"]) == 0
+    out = capsys.readouterr().out
+    assert f"weights of {ckpt} after 1 epochs" in out
+    assert len([line for line in out.splitlines()
+                if line.startswith(("preset", "gamma=0.25"))]) == 2
+    assert main(["align", "--checkpoint", str(ckpt), "--preset", "digits"]) == 2
+    assert "exclude each other" in capsys.readouterr().err
+    assert main(["align", "--checkpoint", str(ckpt), "--variant", "arch=64-32-10"]) == 2
+    assert "cannot apply to a checkpoint" in capsys.readouterr().err
+    assert main(["align", "--checkpoint", str(tmp_path / "none.pt")]) == 2

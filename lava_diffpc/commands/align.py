@@ -1,9 +1,11 @@
 """``align``: per-layer cosine of DiffPC's local weight updates with backprop's, for a
-preset and variants of it (the tool for choosing the threshold exponent m)."""
+preset and variants of it (the tool for choosing the threshold exponent m), at weights
+warmed up with backprop or at a trained run's checkpoint."""
 
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -11,19 +13,24 @@ import torch
 from lava_diffpc.commands.common import OPTION_TYPES, add_common, check_arch, load_data
 from lava_diffpc.commands.options import check_value, describe
 from lava_diffpc.presets import PRESETS, parse_layers, preset
-from lava_diffpc.train import network_config
+from lava_diffpc.train import network_config, read_checkpoint
 
 
 def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     al = sub.add_parser(
         "align", help="per-layer cosine of DiffPC's local gradients with backprop's, for "
                       "the preset and variants of it",
-        description="Warm a network up with backprop, then compare DiffPC's local weight "
-                    "updates with backprop's gradients on held-back samples, layer by layer "
-                    "(cosine and norm ratio), for the preset and each --variant. Exit codes: "
-                    "0 done, 2 bad input, 130 interrupted.")
-    al.add_argument("--preset", default="digits", choices=sorted(PRESETS),
-                    help="the configuration to start from; default: digits")
+        description="Warm a network up with backprop (or take a trained run's checkpoint), "
+                    "then compare DiffPC's local weight updates with backprop's gradients on "
+                    "held-back samples, layer by layer (cosine and norm ratio), for the preset "
+                    "and each --variant. Exit codes: 0 done, 2 bad input, 130 interrupted.")
+    al.add_argument("--preset", default=None, choices=sorted(PRESETS),
+                    help="the configuration to start from; default: digits, or the "
+                         "checkpoint's options with --checkpoint")
+    al.add_argument("--checkpoint", type=Path, default=None, metavar="FILE",
+                    help="compare at the weights of this float checkpoint "
+                         "(RUN/checkpoint-diffpc.pt or checkpoint-bp.pt written by train) "
+                         "instead of a backprop warm-up; default: none")
     al.add_argument("--variant", action="append", default=[], metavar="NAME=VALUE,...",
                     help="training options to change for one more row, e.g. 'm=-2' or "
                          "'m=-3,target_scale=2' (names as in 'train --help', which gives "
@@ -88,11 +95,31 @@ def parse_variant(text: str) -> dict[str, Any]:
     return out
 
 
+def _checkpoint(path: Path) -> tuple[dict[str, Any], list[tuple[Any, Any]], int]:
+    """(options, float parameters, epochs done) of a float training checkpoint."""
+    state = read_checkpoint(path)
+    if "params" not in state:
+        raise ValueError(f"{path} holds {state['name']} integer weights; align needs a float "
+                         "checkpoint (checkpoint-diffpc.pt or checkpoint-bp.pt)")
+    params = list(zip(state["params"][0::2], state["params"][1::2]))
+    return dict(state["model_opts"]), params, int(state["epoch"])
+
+
 def run(args: argparse.Namespace) -> None:
     from lava_diffpc.alignment import backprop_warmup, format_table, gradient_alignment
 
-    base = {**preset(args.preset), "seed": args.seed}
+    trained = None
+    if args.checkpoint is not None:
+        if args.preset is not None:
+            raise ValueError("--preset and --checkpoint exclude each other: the checkpoint "
+                             "holds its run's options")
+        trained = _checkpoint(args.checkpoint)
+        base = trained[0]
+    else:
+        base = {**preset(args.preset or "digits"), "seed": args.seed}
     variants = [("preset", {})] + [(v, parse_variant(v)) for v in args.variant]
+    if trained is not None and any("arch" in v for _, v in variants):
+        raise ValueError("--variant arch=... cannot apply to a checkpoint's weights; drop it")
     for _, variant in variants:  # every variant's network and schedule, before any work
         network_config({**base, **variant})
     arch = parse_layers(base["arch"])
@@ -109,11 +136,15 @@ def run(args: argparse.Namespace) -> None:
     rows = []
     for name, variant in variants:  # the warm-up trains towards the variant's own target
         opts = {**base, **variant}
-        params = backprop_warmup(opts, x[:probe.start], y[:probe.start], args.warmup_batches,
-                                 args.batch_size, device=args.device)
+        params = trained[1] if trained is not None else backprop_warmup(
+            opts, x[:probe.start], y[:probe.start], args.warmup_batches, args.batch_size,
+            device=args.device)
         rows.append((name, gradient_alignment(opts, params, x[probe], y[probe], args.device)))
-    print(f"{args.preset}: {ds.name} {base['arch']}, {args.batch_size} training samples, "
-          f"weights after {args.warmup_batches} backprop batches (seed {args.seed})")
+    weights = (f"weights of {args.checkpoint} after {trained[2]} epochs"
+               if trained is not None else
+               f"weights after {args.warmup_batches} backprop batches (seed {args.seed})")
+    print(f"{base.get('preset', 'run')}: {ds.name} {base['arch']}, {args.batch_size} "
+          f"training samples, {weights}")
     print(format_table(rows))
 
 
