@@ -41,8 +41,8 @@ the results folder. Blocks:
 ``paper``
     the paper's table: ``paper.json`` in the folder lists, per row, the paper's numbers and
     the run or summary entry that stands for it (the entry's own numbers are read from its
-    file), and optionally (``ce_entry``) a run of the same file whose backprop network
-    trained with cross-entropy stands beside it.
+    file), and optionally (``ce_entry``, in ``ce_file`` or the same file) a run whose
+    backprop network trained with cross-entropy stands beside it.
 """
 
 from __future__ import annotations
@@ -222,9 +222,10 @@ def _paper_entry(results: Path, row: dict[str, Any]) -> tuple[str, str, str, str
         raise ValueError(f"paper.json: {row['file']} {key or ''} holds no DiffPC run")
     ce_run = run
     if row.get("ce_entry"):  # the cross-entropy network trained in a run of its own
-        ce_run = doc.get("runs", {}).get(row["ce_entry"])
+        ce_file = row.get("ce_file", row["file"])
+        ce_run = _load(results, ce_file).get("runs", {}).get(row["ce_entry"])
         if not _is_run(ce_run) or "bp-ce" not in ce_run:
-            raise ValueError(f"paper.json: {row['file']} holds no cross-entropy run "
+            raise ValueError(f"paper.json: {ce_file} holds no cross-entropy run "
                              f"{row['ce_entry']!r}")
     return (_pct(diffpc["final_test_acc"]), _pct(run.get("bp", {}).get("final_test_acc")),
             _pct(ce_run.get("bp-ce", {}).get("final_test_acc")), str(diffpc["epochs_done"]))

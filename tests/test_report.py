@@ -123,6 +123,12 @@ def test_cross_entropy_backprop_is_a_column_of_the_run_and_paper_tables(results)
          "ce_entry": "nothing"}]}))
     with pytest.raises(ValueError, match="holds no cross-entropy run 'nothing'"):
         render("<!-- report:paper -->\n<!-- /report:paper -->\n", results)
+    (results / "paper.json").write_text(json.dumps({"rows": [
+        {"row": "CIFAR", "paper": 0.633, "file": "one.json", "ce_file": "cifar.json",
+         "ce_entry": "ce-only"}]}))
+    (results / "one.json").write_text(json.dumps(RUN))
+    assert "| CIFAR | 63.30% | 97.12% | 97.50% | 65.60% | 3 |" in render(
+        "<!-- report:paper -->\n<!-- /report:paper -->\n", results)
 
 
 def test_precision_table_reads_fixed_vs_float_entries(results):
