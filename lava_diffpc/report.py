@@ -34,6 +34,10 @@ the results folder. Blocks:
     the on-chip rule with one part of its update replaced at a time (the ``*diagnosis*.json``
     files written by ``benchmarks/onchip_mnist_diagnosis.py``): what changed, whether Lava's
     learning engine can express it, test accuracy and clipped updates per matrix;
+``align``
+    the stored outputs of ``python -m lava_diffpc align`` (an ``align`` entry of a results
+    file): per weight matrix, the cosine of DiffPC's local update with backprop's gradient,
+    and the learning-phase error spikes per neuron of the output layer;
 ``precision``
     a trained run's weights in fixed point (fast simulator) against the float reference on
     the same test samples, with a Lava ``fixed_pt`` check (the ``fixed_vs_float`` entry
@@ -308,6 +312,22 @@ def onchip_diagnosis_table(results: Path) -> str:
     return "\n".join(lines) + "\n"
 
 
+def align_table(results: Path) -> str:
+    """Markdown: one row per variant of every stored ``align`` entry."""
+    lines = ["| weights | variant | cosine with backprop, W1 / W2 / ... | output error "
+             "spikes/neuron (learning) | source |", "|---|---|---|---|---|"]
+    for path in sorted(results.glob("*.json")):
+        doc = _load(results, path.name)
+        entries = doc.get("align") if isinstance(doc, dict) else None
+        for state, entry in (entries or {}).items():
+            for variant, row in entry["rows"].items():
+                cos = " / ".join(f"{c:.2f}" for c in row["cosine"])
+                lines.append(f"| {state} | {variant} | {cos} | "
+                             f"{row['learning_error_spikes_per_neuron'][-1]:.1f} | "
+                             f"`docs/results/{path.name}` |")
+    return "\n".join(lines) + "\n"
+
+
 def precision_table(results: Path) -> str:
     """Markdown: fixed point against float per ``fixed_vs_float`` entry."""
     lines = ["| network | epochs | test samples | float reference | fixed point (fixedsim) | "
@@ -338,7 +358,7 @@ BLOCKS: dict[str, Callable[[Path], str]] = {
     "speed": speed_table, "fixed": fixed_table, "sweep": sweep_table, "runs": runs_table,
     "seeds": seeds_table, "paper": paper_table, "onchip": onchip_table,
     "onchip-epochs": onchip_epochs_table, "onchip-diagnosis": onchip_diagnosis_table,
-    "precision": precision_table,
+    "align": align_table, "precision": precision_table,
 }
 
 

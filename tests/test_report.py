@@ -178,3 +178,13 @@ def test_onchip_diagnosis_table_lists_every_variant_as_stored(results):
     assert ("| engine | none | yes | 10,000 | 92.64% | 2,311 / 7,344 | "
             "`docs/results/cpu-onchip-diagnosis.json` |") in out
     assert "| exact | no rounding | no | 10,000 | 93.38% | 0 / 0 |" in out
+
+
+def test_align_table_lists_every_stored_comparison(results):
+    row = {"cosine": [0.482, 0.95], "norm_ratio": [0.5, 0.9],
+           "learning_error_spikes_per_neuron": [2.38, 15.71], "ff_activity_spikes": 5.8,
+           "ff_deviation": 0.15}
+    (results / "cifar.json").write_text(json.dumps({"runs": {}, "align": {
+        "warm": {"command": "align", "header": "h", "rows": {"preset": row}}}}))
+    out = render("<!-- report:align -->\n<!-- /report:align -->\n", results)
+    assert "| warm | preset | 0.48 / 0.95 | 15.7 | `docs/results/cifar.json` |" in out
