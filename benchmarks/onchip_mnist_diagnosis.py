@@ -47,7 +47,7 @@ import torch
 from lava_diffpc.bench import code_commit
 from lava_diffpc.data import load_dataset
 from lava_diffpc.engine.step import choose_engine
-from lava_diffpc.fixed_point import DEFAULT_FORMAT, quantize_input, quantize_params, weight_exponent
+from lava_diffpc.fixed_point import quantize_for_learning, quantize_input, quantize_params
 from lava_diffpc.fixedsim import FixedPointNetwork
 from lava_diffpc.onchip import onchip_opts
 from lava_diffpc.presets import preset
@@ -92,10 +92,11 @@ def run(variant: str, data_dir: str, limit: int) -> dict:
         x_train, x_test = x_train - blank, x_test - blank
     init = init_parameters(cfg.sizes, 0, torch.float64)
     last = len(init) - 1
-    headroom = [1 if variant == "output-headroom-1" and l == last else rule.headroom
-                for l in range(len(init))]
-    exps = [weight_exponent(w.numpy(), DEFAULT_FORMAT) - h for (w, _), h in zip(init, headroom)]
-    q = quantize_params(init, DEFAULT_FORMAT, exps)
+    q = quantize_for_learning(init, rule.headroom)
+    if variant == "output-headroom-1":  # one bit more for the output matrix only
+        exps = list(q.weight_exps)
+        exps[last] -= 1
+        q = quantize_params(init, q.fmt, exps)
     net = FixedPointNetwork(cfg, q, engine=choose_engine("auto", cfg, 256))
     x_int, xt_int = quantize_input(x_train, q.fmt), quantize_input(x_test, q.fmt)
     err_shifts = [2 if variant.startswith("hidden-err-shift-2") and l < last

@@ -30,16 +30,15 @@ with the same per-sample SGD, although more weights then stop at +-127; halving 
 per epoch lost accuracy (``docs/results/cpu-onchip-mnist-s-10k-study.json``, the per-epoch
 table in ``docs/results.md``).
 
-Threshold schedule: each preset uses the one that reached the higher accuracy. The paper's
-cyclic-decay (within each phase the cycles' thresholds shrink linearly from 1 to ``a = 0.5``
-times the cyclic ones) was trained beside the plain cyclic one for 30 epochs on DiffPC-S and
-DiffPC-M (``docs/results/cpu-mlp-30ep-schedules.json``): on DiffPC-S the two ended level and
-cyclic sent fewer spikes, so DiffPC-S (and the presets without such a comparison) keep
-cyclic; on DiffPC-M the decay reached the higher accuracy, so ``fmnist-m`` uses it, at a
-cost in speed: every cycle's thresholds are finer than the last, so the spikes spread over
-the whole phase, and in a batch of 256 some sample sends at nearly every step, where on the
-cyclic schedule most layers soon rest for the rest of the phase (``--schedule cyclic`` trains
-it faster).
+Threshold schedule: every preset uses the plain cyclic one. The paper's cyclic-decay
+(within each phase the cycles' thresholds shrink linearly from 1 to ``a = 0.5`` times the
+cyclic ones) was trained beside it for 30 epochs on DiffPC-S and DiffPC-M (same seed;
+``docs/results``, the ``schedule`` column of the runs table): on DiffPC-S the two ended
+level and cyclic sent fewer spikes; on DiffPC-M the decay reached the higher accuracy, but
+the fast engine runs it slower: every cycle's thresholds are finer than the last, so the
+spikes spread over the whole phase, and in a batch of 256 some sample sends at nearly every
+step, where on the cyclic schedule most layers soon rest for the rest of the phase. Pass
+``--schedule cyclic-decay`` for the paper's DiffPC-M row.
 
 CIFAR-10 (the paper: two 5x5 stride-2 convolutions, then three fully connected layers;
 widths are our choice): ``3x32x32-c32k5s2-c64k5s2-512-128-10``, i.e. 3x32x32 -> 32x14x14
@@ -108,7 +107,6 @@ PRESETS: dict[str, dict[str, Any]] = {
     },
     "fmnist-m": {
         "dataset": "fashion-mnist", "arch": "784-1000-10", "dropout": 0.1, "epochs": 30,
-        "schedule": "cyclic-decay",
         "description": "DiffPC-M: Fashion-MNIST, 784-1000-10, 120 steps (paper: 89.6%)",
     },
     "cifar-long": {
