@@ -8,18 +8,36 @@ Reported per connection l = 1..L:
 
 * ``cosine``: ``<g_l, h_l> / (|g_l| |h_l|)`` of the weight gradients (DiffPC g, backprop h);
 * ``norm_ratio``: ``|g_l| / |h_l|``;
+* ``op_norm``: ``sigma_l``, the largest singular value of ``W_l`` (for a convolution, of
+  the linear map it applies to a feature map), by power iteration;
 
-and per layer the learning phase's error spikes per neuron per sample, plus the
-feed-forward phase's activity spikes per neuron per sample (all neurons: the price of finer
-thresholds) and its output deviation from the dense network,
+per hidden layer l = 1..L-1 the ``relaxation_gain``, the batch median of
+``gamma * (1 + sigma(W_{l+1} D_l)^2)`` with ``D_l`` the sample's ReLU gate after the
+learning phase (``x_T^l > 0``); and per layer the learning phase's error spikes per neuron
+per sample, plus the feed-forward phase's activity spikes per neuron per sample (all
+neurons: the price of finer thresholds) and its output deviation from the dense network,
 ``mean|y_spk - y_dense| / mean|y_dense|``.
 Dropout is off (its masks would differ between the two networks).
 
-What it diagnoses: an error smaller than the finest threshold ``2^(m - n + 1)`` never
-becomes a spike, so the layer below gets no feedback and its incoming weights no update
-(cosine near 0). A lower ``m`` (finer thresholds) lets those errors through, as long as one
-phase can still reach the largest state: ``c1`` cycles move a state by at most
-``c1 * (2^(m+1) - 2^(m-n+1))``.
+What it diagnoses. Coarse thresholds: an error smaller than the finest threshold
+``2^(m - n + 1)`` never becomes a spike, so the layer below gets no feedback and its
+incoming weights no update (cosine near 0). A lower ``m`` (finer thresholds) lets those
+errors through, as long as one phase can still reach the largest state: ``c1`` cycles move
+a state by at most ``c1 * (2^(m+1) - 2^(m-n+1))``.
+
+An unstable relaxation: the relaxation gain is the stability margin of the learning phase.
+Each target update is a gradient step of rate gamma on layer l's share of the energy,
+``0.5 |x_T^l - x_F^l|^2 + 0.5 |x_T^{l+1} - W_{l+1} phi(x_T^l)|^2``; with the gate
+``D = diag(phi'(x_T^l))`` held fixed its Jacobian is ``I - gamma (I + D W^T W D)``, whose
+eigenvalues lie in ``[1 - gamma (1 + sigma(W_{l+1} D)^2), 1 - gamma]``. Below a gain of 2
+the states settle; above it the updates overshoot by more than they correct along W's leading
+direction, and the states oscillate instead of settling (by as much as the spikes of one
+cycle can carry), so the final errors, and the updates built from them, are
+no longer backprop's. ``gamma (1 + sigma_{l+1}^2)`` bounds every sample's gain from above.
+The test assumes what ``gamma_mode="cycle-start"`` provides: the spikes of one update have
+crossed to the neighbours before the next update. With ``"every-step"`` the feedback lags
+the updates by a step or more, and a gain below 2 no longer guarantees anything (on
+CIFAR-10, gamma 1/8 at every step, gains below 1, fell to chance within an epoch).
 """
 
 from __future__ import annotations
@@ -29,6 +47,7 @@ from typing import Any
 
 import torch
 
+from lava_diffpc.reference.network import Connection
 from lava_diffpc.train import build_model
 
 Params = list[tuple[torch.Tensor, torch.Tensor]]
@@ -43,6 +62,8 @@ class Alignment:
     error_spikes: list[float]
     ff_activity_spikes: float
     ff_deviation: float
+    op_norm: list[float]
+    relaxation_gain: list[float]
 
 
 def _cosine(a: torch.Tensor, b: torch.Tensor) -> float:
@@ -50,6 +71,48 @@ def _cosine(a: torch.Tensor, b: torch.Tensor) -> float:
     if na == 0 or nb == 0:
         return 0.0
     return float((a.flatten() @ b.flatten()) / (na * nb))
+
+
+def _power_iteration(conn: Connection, w: torch.Tensor, v: torch.Tensor,
+                     gate: torch.Tensor | None, iters: int) -> torch.Tensor:
+    """Per sample b, the largest singular value of ``W D_b`` (``D_b = diag(gate[b])``, the
+    identity without a gate): power iteration on ``D W^T W D`` through the connection's own
+    forward and transpose, so a convolution's stride and padding count."""
+    def normed(u: torch.Tensor) -> torch.Tensor:
+        n = u.flatten(1).norm(dim=1).clamp_min(1e-30)
+        return u / n.view(-1, *[1] * (u.dim() - 1))
+
+    mask = torch.ones_like(v) if gate is None else gate
+    v = normed(v * mask)
+    for _ in range(iters):
+        y = conn.forward(v, w, nnz=v.numel())
+        v = normed(conn.transpose(y, w, nnz=y.numel()) * mask)
+    return conn.forward(v, w, nnz=v.numel()).flatten(1).norm(dim=1)
+
+
+def operator_norm(conn: Connection, w: torch.Tensor, iters: int = 100) -> float:
+    """``sigma``: the largest singular value of connection ``conn``'s linear map with weights
+    ``w`` (for a convolution, of the map it applies to a whole feature map)."""
+    gen = torch.Generator().manual_seed(0)
+    v = torch.randn((1, *conn.in_shape), generator=gen, dtype=w.dtype).to(w.device)
+    return float(_power_iteration(conn, w, v, None, iters)[0])
+
+
+def relaxation_gains(gamma: float, conns: list[Connection], weights: list[torch.Tensor],
+                     hidden_x_T: list[torch.Tensor], iters: int = 100) -> list[float]:
+    """Median over the batch of ``gamma * (1 + sigma(W_{l+1} D_l)^2)`` for hidden layers
+    l = 1..L-1, ``D_l`` the sample's ReLU gate ``x_T^l > 0`` (see module doc).
+
+    ``conns``/``weights``: connections 1..L; ``hidden_x_T``: ``x_T`` of layers 1..L-1, each
+    (B, *shape).
+    """
+    gen = torch.Generator().manual_seed(0)
+    gains = []
+    for conn, w, x_T in zip(conns[1:], weights[1:], hidden_x_T):
+        v = torch.randn(x_T.shape, generator=gen, dtype=w.dtype).to(w.device)
+        sigma = _power_iteration(conn, w, v, (x_T > 0).to(w.dtype), iters)
+        gains.append(float((gamma * (1.0 + sigma ** 2)).median()))
+    return gains
 
 
 def gradient_alignment(opts: dict[str, Any], params: Params, x: torch.Tensor,
@@ -68,6 +131,7 @@ def gradient_alignment(opts: dict[str, Any], params: Params, x: torch.Tensor,
     dense = bp.forward(x).detach()
     pairs = list(zip((g for g, _ in result.grads), bp_grads[0::2]))
     deviation = (result.output - dense).abs().mean() / dense.abs().mean().clamp_min(1e-12)
+    weights = [w for w, _ in params]
     return Alignment(
         cosine=[_cosine(g, h) for g, h in pairs],
         norm_ratio=[float(g.norm() / h.norm()) if h.norm() > 0 else float("nan")
@@ -75,6 +139,9 @@ def gradient_alignment(opts: dict[str, Any], params: Params, x: torch.Tensor,
         error_spikes=[float(e) for e in stats.per_neuron("learn")["error_spikes"]],
         ff_activity_spikes=float(stats.per_neuron("ff")["activity_spikes_all"]),
         ff_deviation=float(deviation),
+        op_norm=[operator_norm(conn, w) for conn, w in zip(net.connections, weights)],
+        relaxation_gain=relaxation_gains(net.config.schedule.gamma2, net.connections, weights,
+                                         [st.x_T for st in result.states[:-1]]),
     )
 
 
@@ -102,11 +169,15 @@ def format_table(rows: list[tuple[str, Alignment]]) -> str:
     head = (f"{'variant':<24}" + "".join(f"{'cos W' + str(l):>9}" for l in range(1, n_conn + 1))
             + "".join(f"{'|g|/|h| ' + str(l):>11}" for l in range(1, n_conn + 1))
             + "".join(f"{'err sp L' + str(l):>11}" for l in range(2, n_conn + 1))
-            + f"{'ff act sp':>11}{'ff dev':>9}")
+            + f"{'ff act sp':>11}{'ff dev':>9}"
+            + "".join(f"{'sigma W' + str(l):>10}" for l in range(1, n_conn + 1))
+            + "".join(f"{'gain L' + str(l):>9}" for l in range(1, n_conn)))
     lines = [head]
     for name, a in rows:
         lines.append(f"{name:<24}" + "".join(f"{c:>9.3f}" for c in a.cosine)
                      + "".join(f"{r:>11.3f}" for r in a.norm_ratio)
                      + "".join(f"{e:>11.4f}" for e in a.error_spikes[2:])
-                     + f"{a.ff_activity_spikes:>11.3f}{a.ff_deviation:>9.3f}")
+                     + f"{a.ff_activity_spikes:>11.3f}{a.ff_deviation:>9.3f}"
+                     + "".join(f"{v:>10.2f}" for v in a.op_norm)
+                     + "".join(f"{v:>9.2f}" for v in a.relaxation_gain))
     return "\n".join(lines)

@@ -37,7 +37,9 @@ the results folder. Blocks:
 ``align``
     the stored outputs of ``python -m lava_diffpc align`` (an ``align`` entry of a results
     file): per weight matrix, the cosine of DiffPC's local update with backprop's gradient,
-    and the learning-phase error spikes per neuron of the output layer;
+    the learning-phase error spikes per neuron of the output layer, and per hidden layer
+    the relaxation gain (below 2 the learning phase settles; ``lava_diffpc.alignment``),
+    where the entry stores it;
 ``precision``
     a trained run's weights in fixed point (fast simulator) against the float reference on
     the same test samples, with a Lava ``fixed_pt`` check (the ``fixed_vs_float`` entry
@@ -315,15 +317,17 @@ def onchip_diagnosis_table(results: Path) -> str:
 def align_table(results: Path) -> str:
     """Markdown: one row per variant of every stored ``align`` entry."""
     lines = ["| weights | variant | cosine with backprop, W1 / W2 / ... | output error "
-             "spikes/neuron (learning) | source |", "|---|---|---|---|---|"]
+             "spikes/neuron (learning) | relaxation gain, hidden layers 1 / 2 / ... | source |",
+             "|---|---|---|---|---|---|"]
     for path in sorted(results.glob("*.json")):
         doc = _load(results, path.name)
         entries = doc.get("align") if isinstance(doc, dict) else None
         for state, entry in (entries or {}).items():
             for variant, row in entry["rows"].items():
                 cos = " / ".join(f"{c:.2f}" for c in row["cosine"])
+                gains = " / ".join(f"{g:.2f}" for g in row.get("relaxation_gain", [])) or "-"
                 lines.append(f"| {state} | {variant} | {cos} | "
-                             f"{row['learning_error_spikes_per_neuron'][-1]:.1f} | "
+                             f"{row['learning_error_spikes_per_neuron'][-1]:.1f} | {gains} | "
                              f"`docs/results/{path.name}` |")
     return "\n".join(lines) + "\n"
 

@@ -184,7 +184,10 @@ def test_align_table_lists_every_stored_comparison(results):
     row = {"cosine": [0.482, 0.95], "norm_ratio": [0.5, 0.9],
            "learning_error_spikes_per_neuron": [2.38, 15.71], "ff_activity_spikes": 5.8,
            "ff_deviation": 0.15}
+    gained = {**row, "op_norm": [1.5, 5.67], "relaxation_gain": [4.191]}
     (results / "cifar.json").write_text(json.dumps({"runs": {}, "align": {
-        "warm": {"command": "align", "header": "h", "rows": {"preset": row}}}}))
+        "warm": {"command": "align", "header": "h", "rows": {"preset": row}},
+        "late": {"command": "align", "header": "h", "rows": {"gamma=0.125": gained}}}}))
     out = render("<!-- report:align -->\n<!-- /report:align -->\n", results)
-    assert "| warm | preset | 0.48 / 0.95 | 15.7 | `docs/results/cifar.json` |" in out
+    assert "| warm | preset | 0.48 / 0.95 | 15.7 | - | `docs/results/cifar.json` |" in out
+    assert "| late | gamma=0.125 | 0.48 / 0.95 | 15.7 | 4.19 | `docs/results/cifar.json` |" in out

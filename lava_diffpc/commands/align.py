@@ -5,6 +5,7 @@ warmed up with backprop or at a trained run's checkpoint."""
 from __future__ import annotations
 
 import argparse
+import json
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +14,7 @@ import torch
 from lava_diffpc.commands.common import OPTION_TYPES, add_common, check_arch, load_data
 from lava_diffpc.commands.options import check_value, describe
 from lava_diffpc.presets import PRESETS, parse_layers, preset
-from lava_diffpc.train import network_config, read_checkpoint
+from lava_diffpc.train import network_config, read_checkpoint, write_json
 
 
 def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
@@ -45,6 +46,13 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
                                                 "batch", 256))
     al.add_argument("--seed", type=int, default=0,
                     help=describe("seed", "seed of the initial weights", 0))
+    al.add_argument("--json", type=Path, default=None, metavar="FILE",
+                    help="also store the table as entry --entry of FILE's 'align' object (a "
+                         "results file under docs/results; created if missing, other keys "
+                         "kept); default: print only")
+    al.add_argument("--entry", default=None, metavar="NAME",
+                    help="name of the stored comparison in --json; default: the checkpoint's "
+                         "run folder, or 'backprop-warmup'")
     add_common(al)
 
     return al
@@ -105,9 +113,55 @@ def _checkpoint(path: Path) -> tuple[dict[str, Any], list[tuple[Any, Any]], int]
     return dict(state["model_opts"]), params, int(state["epoch"])
 
 
+def _results_doc(path: Path) -> dict[str, Any]:
+    """The results file ``path`` as a dict (empty when it does not exist yet)."""
+    if not path.parent.is_dir():
+        raise ValueError(f"--json {path}: folder {path.parent} does not exist; create it or "
+                         "pass another file")
+    if not path.exists():
+        return {}
+    try:
+        doc = json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError) as exc:
+        raise ValueError(f"--json {path}: cannot read it as JSON ({exc}); pass another "
+                         "file") from None
+    if not isinstance(doc, dict) or not isinstance(doc.get("align", {}), dict):
+        raise ValueError(f"--json {path}: not a results object with an 'align' object; "
+                         "pass another file")
+    return doc
+
+
+def _command(args: argparse.Namespace) -> str:
+    """The command line as stored in a results file: data and run folders by their names
+    DATA and RUNS (the paths of one machine mean nothing on another)."""
+    words = ["python -m lava_diffpc align"]
+    if args.checkpoint is not None:
+        words.append(f"--checkpoint RUNS/{args.checkpoint.parent.name}/{args.checkpoint.name}")
+    else:
+        words.append(f"--preset {args.preset or 'digits'} --seed {args.seed} "
+                     f"--warmup-batches {args.warmup_batches}")
+    words += [f"--variant {v}" for v in args.variant]
+    words.append(f"--batch-size {args.batch_size}")
+    if args.data_dir is not None:
+        words.append("--data-dir DATA")
+    return " ".join(words)
+
+
+def _row(a: Any) -> dict[str, Any]:
+    """One variant's stored numbers (rounded as printed)."""
+    return {"cosine": [round(c, 3) for c in a.cosine],
+            "norm_ratio": [round(r, 3) for r in a.norm_ratio],
+            "learning_error_spikes_per_neuron": [round(e, 4) for e in a.error_spikes[2:]],
+            "ff_activity_spikes": round(a.ff_activity_spikes, 3),
+            "ff_deviation": round(a.ff_deviation, 3),
+            "op_norm": [round(v, 3) for v in a.op_norm],
+            "relaxation_gain": [round(v, 3) for v in a.relaxation_gain]}
+
+
 def run(args: argparse.Namespace) -> None:
     from lava_diffpc.alignment import backprop_warmup, format_table, gradient_alignment
 
+    doc = _results_doc(args.json) if args.json is not None else None
     trained = None
     if args.checkpoint is not None:
         if args.preset is not None:
@@ -140,11 +194,20 @@ def run(args: argparse.Namespace) -> None:
             opts, x[:probe.start], y[:probe.start], args.warmup_batches, args.batch_size,
             device=args.device)
         rows.append((name, gradient_alignment(opts, params, x[probe], y[probe], args.device)))
-    weights = (f"weights of {args.checkpoint} after {trained[2]} epochs"
-               if trained is not None else
+    weights = (f"weights of {args.checkpoint.parent.name}/{args.checkpoint.name} after "
+               f"{trained[2]} epochs" if trained is not None else
                f"weights after {args.warmup_batches} backprop batches (seed {args.seed})")
-    print(f"{base.get('preset', 'run')}: {ds.name} {base['arch']}, {args.batch_size} "
-          f"training samples, {weights}")
+    header = (f"{base.get('preset', 'run')}: {ds.name} {base['arch']}, {args.batch_size} "
+              f"training samples, {weights}")
+    print(header)
     print(format_table(rows))
+    if doc is not None:
+        name = args.entry or (args.checkpoint.parent.name if trained is not None
+                              else "backprop-warmup")
+        doc.setdefault("align", {})[name] = {
+            "command": _command(args), "header": header,
+            "rows": {variant: _row(a) for variant, a in rows}}
+        write_json(doc, args.json)
+        print(f"stored as align entry {name!r} of {args.json}")
 
 
