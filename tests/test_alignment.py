@@ -144,7 +144,7 @@ def test_align_compares_at_a_trained_checkpoint(tmp_path, capsys):
     out = capsys.readouterr().out
     assert "weights of run/checkpoint-diffpc.pt after 1 epochs" in out
     assert len([line for line in out.splitlines()
-                if line.startswith(("preset", "gamma=0.25"))]) == 2
+                if line.startswith(("as trained", "gamma=0.25"))]) == 2
     assert main(["align", "--checkpoint", str(ckpt), "--preset", "digits"]) == 2
     assert "exclude each other" in capsys.readouterr().err
     assert main(["align", "--checkpoint", str(ckpt), "--variant", "arch=64-32-10"]) == 2

@@ -37,7 +37,8 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
                          "'m=-3,target_scale=2' (names as in 'train --help', which gives "
                          "their ranges; only the options of the network, its schedule and its "
                          f"target apply: {', '.join(VARIANT_KEYS)}); repeatable; the preset "
-                         "itself is always the first row; default: the preset alone")
+                         "(or, with --checkpoint, the run's options: row 'as trained') is "
+                         "always the first row; default: that row alone")
     al.add_argument("--warmup-batches", type=int, default=100, metavar="N",
                     help=describe("warmup_batches", "backprop AdamW steps before comparing "
                                                     "(0: compare at initialisation)", 100))
@@ -171,7 +172,8 @@ def run(args: argparse.Namespace) -> None:
         base = trained[0]
     else:
         base = {**preset(args.preset or "digits"), "seed": args.seed}
-    variants = [("preset", {})] + [(v, parse_variant(v)) for v in args.variant]
+    base_row = "preset" if trained is None else "as trained"
+    variants = [(base_row, {})] + [(v, parse_variant(v)) for v in args.variant]
     if trained is not None and any("arch" in v for _, v in variants):
         raise ValueError("--variant arch=... cannot apply to a checkpoint's weights; drop it")
     for _, variant in variants:  # every variant's network and schedule, before any work
