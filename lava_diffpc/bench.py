@@ -26,7 +26,6 @@ measurements are written to JSON (``--json``, default ``bench.json``) and the sw
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import subprocess
@@ -309,10 +308,3 @@ def plot_sweep(rows: list[dict[str, Any]], path: Path) -> Path:
     fig.savefig(path, dpi=120)
     plt.close(fig)
     return path
-
-
-def write_json(doc: dict[str, Any], path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(doc, indent=2, default=lambda o: asdict(o)))
-    os.replace(tmp, path)

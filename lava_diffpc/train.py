@@ -31,7 +31,7 @@ import json
 import math
 import os
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, is_dataclass
 from pathlib import Path
 from typing import Any
 
@@ -424,11 +424,18 @@ class Trainer:
         return record
 
 
+def _dataclass_fields(obj: Any) -> dict[str, Any]:
+    if is_dataclass(obj) and not isinstance(obj, type):
+        return asdict(obj)
+    raise TypeError(f"{type(obj).__name__} is not JSON serialisable")
+
+
 def write_json(obj: Any, path: Path) -> None:
-    """Write JSON atomically (the temporary file goes whatever happens)."""
+    """Write JSON atomically (the temporary file goes whatever happens); dataclasses inside
+    ``obj`` are written as their field dicts."""
     tmp = path.with_name(path.name + ".tmp")
     try:
-        tmp.write_text(json.dumps(obj, indent=2))
+        tmp.write_text(json.dumps(obj, indent=2, default=_dataclass_fields))
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)

@@ -56,12 +56,14 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
 
 def run(args: argparse.Namespace) -> None:
     from lava_diffpc import bench
+    from lava_diffpc.train import write_json
 
     check_file(Path(args.json))
     if args.figure:
         check_file(Path(args.figure), "--figure")
     doc = bench.run(args)
-    bench.write_json(doc, Path(args.json))
+    Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+    write_json(doc, Path(args.json))
     print(f"results: {args.json}")
     if args.figure and doc["sweep"]:
         print(f"figure: {bench.plot_sweep(doc['sweep'], Path(args.figure))}")
