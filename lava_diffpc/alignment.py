@@ -75,6 +75,7 @@ def _cosine(a: torch.Tensor, b: torch.Tensor) -> float:
 
 def _power_iteration(conn: Connection, w: torch.Tensor, v: torch.Tensor,
                      gate: torch.Tensor | None, iters: int) -> torch.Tensor:
+    # v: (B, *in_shape) start vectors; gate: 0/1 of the same shape, or None
     """Per sample b, the largest singular value of ``W D_b`` (``D_b = diag(gate[b])``, the
     identity without a gate): power iteration on ``D W^T W D`` through the connection's own
     forward and transpose, so a convolution's stride and padding count."""
@@ -82,7 +83,7 @@ def _power_iteration(conn: Connection, w: torch.Tensor, v: torch.Tensor,
         n = u.flatten(1).norm(dim=1).clamp_min(1e-30)
         return u / n.view(-1, *[1] * (u.dim() - 1))
 
-    mask = torch.ones_like(v) if gate is None else gate
+    mask = 1.0 if gate is None else gate
     v = normed(v * mask)
     for _ in range(iters):
         y = conn.forward(v, w, nnz=v.numel())

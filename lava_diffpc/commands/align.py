@@ -23,8 +23,10 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
                       "the preset and variants of it",
         description="Warm a network up with backprop (or take a trained run's checkpoint), "
                     "then compare DiffPC's local weight updates with backprop's gradients on "
-                    "held-back samples, layer by layer (cosine and norm ratio), for the preset "
-                    "and each --variant. Exit codes: 0 done, 2 bad input, 130 interrupted.")
+                    "held-back samples, layer by layer (cosine and norm ratio, with each "
+                    "matrix's largest singular value and each hidden layer's relaxation gain, "
+                    "stable below 2), for the preset and each --variant. Exit codes: 0 done, "
+                    "2 bad input, 130 interrupted.")
     al.add_argument("--preset", default=None, choices=sorted(PRESETS),
                     help="the configuration to start from; default: digits, or the "
                          "checkpoint's options with --checkpoint")
@@ -50,7 +52,7 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     al.add_argument("--json", type=Path, default=None, metavar="FILE",
                     help="also store the table as entry --entry of FILE's 'align' object (a "
                          "results file under docs/results; created if missing, other keys "
-                         "kept); default: print only")
+                         "kept, an entry of the same name replaced); default: print only")
     al.add_argument("--entry", default=None, metavar="NAME",
                     help="name of the stored comparison in --json; default: the checkpoint's "
                          "run folder, or 'backprop-warmup'")
@@ -162,6 +164,8 @@ def _row(a: Any) -> dict[str, Any]:
 def run(args: argparse.Namespace) -> None:
     from lava_diffpc.alignment import backprop_warmup, format_table, gradient_alignment
 
+    if args.entry is not None and args.json is None:
+        raise ValueError("--entry names a stored comparison: it needs --json FILE")
     doc = _results_doc(args.json) if args.json is not None else None
     trained = None
     if args.checkpoint is not None:
