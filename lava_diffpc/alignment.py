@@ -25,15 +25,12 @@ incoming weights no update (cosine near 0). A lower ``m`` (finer thresholds) let
 errors through, as long as one phase can still reach the largest state: ``c1`` cycles move
 a state by at most ``c1 * (2^(m+1) - 2^(m-n+1))``.
 
-An unstable relaxation: the relaxation gain is the stability margin of the learning phase.
-Each target update is a gradient step of rate gamma on layer l's share of the energy,
-``0.5 |x_T^l - x_F^l|^2 + 0.5 |x_T^{l+1} - W_{l+1} phi(x_T^l)|^2``; with the gate
-``D = diag(phi'(x_T^l))`` held fixed its Jacobian is ``I - gamma (I + D W^T W D)``, whose
-eigenvalues lie in ``[1 - gamma (1 + sigma(W_{l+1} D)^2), 1 - gamma]``. Below a gain of 2
-the states settle; above it the updates overshoot by more than they correct along W's leading
-direction, and the states oscillate instead of settling (by as much as the spikes of one
-cycle can carry), so the final errors, and the updates built from them, are
-no longer backprop's. ``gamma (1 + sigma_{l+1}^2)`` bounds every sample's gain from above.
+An unstable relaxation: the relaxation gain is the stability margin of the learning phase
+(:mod:`lava_diffpc.reference.stability`): below 2 the target updates settle; above it they
+overshoot along W's leading direction and the states oscillate instead of settling (by as
+much as the spikes of one cycle can carry), so the final errors, and the updates built
+from them, are no longer backprop's. ``gamma (1 + sigma_{l+1}^2)`` bounds every sample's
+gain from above (``train --max-gain`` keeps it there).
 The test assumes what ``gamma_mode="cycle-start"`` provides: the spikes of one update have
 crossed to the neighbours before the next update. With ``"every-step"`` the feedback lags
 the updates by a step or more, and a gain below 2 no longer guarantees anything (on
@@ -48,6 +45,7 @@ from typing import Any
 import torch
 
 from lava_diffpc.reference.network import Connection
+from lava_diffpc.reference.stability import operator_norm, power_iteration
 from lava_diffpc.train import build_model
 
 Params = list[tuple[torch.Tensor, torch.Tensor]]
@@ -73,32 +71,6 @@ def _cosine(a: torch.Tensor, b: torch.Tensor) -> float:
     return float((a.flatten() @ b.flatten()) / (na * nb))
 
 
-def _power_iteration(conn: Connection, w: torch.Tensor, v: torch.Tensor,
-                     gate: torch.Tensor | None, iters: int) -> torch.Tensor:
-    # v: (B, *in_shape) start vectors; gate: 0/1 of the same shape, or None
-    """Per sample b, the largest singular value of ``W D_b`` (``D_b = diag(gate[b])``, the
-    identity without a gate): power iteration on ``D W^T W D`` through the connection's own
-    forward and transpose, so a convolution's stride and padding count."""
-    def normed(u: torch.Tensor) -> torch.Tensor:
-        n = u.flatten(1).norm(dim=1).clamp_min(1e-30)
-        return u / n.view(-1, *[1] * (u.dim() - 1))
-
-    mask = 1.0 if gate is None else gate
-    v = normed(v * mask)
-    for _ in range(iters):
-        y = conn.forward(v, w, nnz=v.numel())
-        v = normed(conn.transpose(y, w, nnz=y.numel()) * mask)
-    return conn.forward(v, w, nnz=v.numel()).flatten(1).norm(dim=1)
-
-
-def operator_norm(conn: Connection, w: torch.Tensor, iters: int = 100) -> float:
-    """``sigma``: the largest singular value of connection ``conn``'s linear map with weights
-    ``w`` (for a convolution, of the map it applies to a whole feature map)."""
-    gen = torch.Generator().manual_seed(0)
-    v = torch.randn((1, *conn.in_shape), generator=gen, dtype=w.dtype).to(w.device)
-    return float(_power_iteration(conn, w, v, None, iters)[0])
-
-
 def relaxation_gains(gamma: float, conns: list[Connection], weights: list[torch.Tensor],
                      hidden_x_T: list[torch.Tensor], iters: int = 100) -> list[float]:
     """Median over the batch of ``gamma * (1 + sigma(W_{l+1} D_l)^2)`` for hidden layers
@@ -111,7 +83,7 @@ def relaxation_gains(gamma: float, conns: list[Connection], weights: list[torch.
     gains = []
     for conn, w, x_T in zip(conns[1:], weights[1:], hidden_x_T):
         v = torch.randn(x_T.shape, generator=gen, dtype=w.dtype).to(w.device)
-        sigma = _power_iteration(conn, w, v, (x_T > 0).to(w.dtype), iters)
+        sigma = power_iteration(conn, w, v, (x_T > 0).to(w.dtype), iters)
         gains.append(float((gamma * (1.0 + sigma ** 2)).median()))
     return gains
 

@@ -81,6 +81,9 @@ class OnChipTrainer:
         if self.config.convs:
             raise ValueError("the on-chip rule trains fully connected networks; "
                              f"{opts['arch']} has convolutions")
+        if cfg.max_gain > 0:
+            raise ValueError("--max-gain bounds the float local rule's weights; the on-chip "
+                             "rule has no such step (leave --max-gain at 0)")
         self.rule = onchip_rule(self.model_opts)
         self.cfg, self.run_dir = cfg, run_dir
         init = init_parameters(self.config.sizes, int(opts.get("seed", 0)), torch.float64)

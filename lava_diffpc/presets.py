@@ -87,7 +87,7 @@ COMMON: dict[str, Any] = {
     "m": 0, "n": 4, "c1": 15, "c2": 15, "schedule": "cyclic", "a": 0.5,
     "gamma": 0.5, "gamma_mode": "cycle-start", "input_gate": False, "presyn": "x_T",
     "target_scale": 1.0, "dropout": 0.0, "optimizer": "adamw", "lr": 5e-4,
-    "weight_decay": 1e-4, "clip": 0.0, "lr_schedule": "cosine", "batch_size": 256,
+    "weight_decay": 1e-4, "clip": 0.0, "max_gain": 0.0, "lr_schedule": "cosine", "batch_size": 256,
     "epochs": 10, "bp_loss": "mse", "heldout": 0,
     "rule": "local", "lr_shift": _ONCHIP.lr_shift, "err_shift": _ONCHIP.err_shift,
     "headroom": _ONCHIP.headroom, "lr_shift_decay": 0,

@@ -3,7 +3,10 @@
 All models expose ``parameters``, ``gradients(x, y, generator, stats)`` and
 ``predict(x, stats)``; the harness applies SGD or AdamW to whatever gradients they return
 (DiffPC: the local rule's; backprop: autograd's; PC: inference learning's), with optional
-gradient-norm clipping and a cosine learning-rate schedule.
+gradient-norm clipping and a cosine learning-rate schedule. ``max_gain`` > 0 projects
+DiffPC's feedback matrices after every step so that the learning phase's relaxation gain
+stays at or below it (:func:`lava_diffpc.reference.stability.bound_relaxation_gain`); the
+backprop and PC twins train unbounded.
 
 Reproducibility: the epoch's sample order and every batch's dropout masks come from
 generators seeded by ``(seed, epoch[, batch])``, so a run resumed from a checkpoint
@@ -49,6 +52,7 @@ from lava_diffpc.presets import parse_layers
 from lava_diffpc.reference.backprop import BackpropNetwork
 from lava_diffpc.reference.network import DiffPCNetwork
 from lava_diffpc.reference.pc import PC_ETA, PC_ITERATIONS, PCNetwork
+from lava_diffpc.reference.stability import bound_relaxation_gain
 from lava_diffpc.rules.schedule import Schedule
 
 MODEL_KINDS = ("diffpc", "bp", "bp-ce", "pc")
@@ -114,6 +118,7 @@ class TrainConfig:
     lr: float = 5e-4
     weight_decay: float = 1e-4
     clip: float = 0.0  # max gradient norm; 0 disables clipping
+    max_gain: float = 0.0  # DiffPC's relaxation-gain bound after each step; 0 disables
     lr_schedule: str = "cosine"
     seed: int = 0
     checkpoint_every: int = 50  # batches
@@ -128,6 +133,9 @@ class TrainConfig:
             raise ValueError("epochs and batch size must be >= 1")
         if not self.lr > 0 or not math.isfinite(self.lr):
             raise ValueError(f"learning rate must be a positive number, got {self.lr}")
+        if not self.max_gain >= 0 or not math.isfinite(self.max_gain):
+            raise ValueError(f"max gain must be 0 (off) or a positive number, got "
+                             f"{self.max_gain}")
 
 
 def make_optimizer(params: list[torch.Tensor], cfg: TrainConfig) -> torch.optim.Optimizer:
@@ -401,6 +409,9 @@ class Trainer:
         self.optimizer.step()
         for p in params:
             p.grad = None
+        if self.cfg.max_gain > 0 and isinstance(self.model, DiffPCNetwork):
+            bound_relaxation_gain(self.model.connections, self.model.weights,
+                                  self.model.config.schedule.gamma2, self.cfg.max_gain)
         self._epoch_acc["correct"] += int((pred.cpu() == y).sum())
         self._epoch_acc["seen"] += len(y)
 

@@ -29,6 +29,7 @@ OPTION_TYPES: dict[str, Any] = {
     "dataset": str, "arch": str, "m": int, "n": int, "c1": int, "c2": int, "schedule": str,
     "a": float, "gamma": float, "gamma_mode": str, "presyn": str, "target_scale": float,
     "dropout": float, "optimizer": str, "lr": float, "weight_decay": float, "clip": float,
+    "max_gain": float,
     "lr_schedule": str, "batch_size": int, "epochs": int, "bp_loss": str, "heldout": int,
     "rule": str, "lr_shift": int, "err_shift": int, "headroom": int, "lr_shift_decay": int,
 }
@@ -70,6 +71,7 @@ RANGES: dict[str, Range] = {
     "target_scale": Range(0, 2048, lo_open=True), "dropout": Range(0, 1, hi_open=True),
     # the optimiser and the loop
     "lr": Range(0, 10, lo_open=True), "weight_decay": Range(0, 10), "clip": Range(0, 1e6),
+    "max_gain": Range(0, 1e6),
     "batch_size": Range(1, 1_000_000), "epochs": Range(1, 1_000_000), "heldout": Range(0, BIG),
     "seed": Range(0, 2**32 - 1), "checkpoint_every": Range(1, BIG),
     "max_minutes": Range(0, 1e7, lo_open=True),
@@ -115,6 +117,10 @@ MEANING: dict[str, str] = {
     "lr": "learning rate of the optimizer (the peak rate under --lr-schedule cosine)",
     "weight_decay": "weight decay: decoupled for adamw, L2 for sgd (0: none)",
     "clip": "largest global gradient norm before a step (0: no clipping)",
+    "max_gain": "DiffPC only: after every step scale W_2..W_L down so that the learning "
+                "phase's relaxation gain gamma*(1+sigma(W)^2) stays at or below this bound "
+                "(below 2 the learning phase settles; see align); must exceed --gamma; "
+                "0: no bound",
     "lr_schedule": "learning-rate schedule: constant, or cosine (from --lr down to 0 over "
                    "all batches of all epochs)",
     "batch_size": "samples per optimizer step (the global batch under torchrun; --rule "

@@ -43,6 +43,7 @@ from lava_diffpc.data import Dataset
 from lava_diffpc.fixed_point import quantize_input
 from lava_diffpc.onchip import ONCHIP_NAME, OnChipTrainer
 from lava_diffpc.presets import PRESETS, parse_layers
+from lava_diffpc.reference.stability import stable_sigma
 from lava_diffpc.runfolder import (
     CONFIG_NAME,
     RunLock,
@@ -266,6 +267,8 @@ def run(args: argparse.Namespace, opts: dict[str, Any] | None = None,
         raise ValueError("--rule onchip trains sample by sample in one process; run it "
                          "without torchrun")
     network_config(opts)  # the schedule and architecture, before any data is read
+    if opts["max_gain"] > 0:
+        stable_sigma(float(opts["gamma"]), float(opts["max_gain"]))
     run_dir = run_dir or Path(args.out or _default_folder(opts["preset"], args.seed))
     settings = {"models": models, "limit_train": getattr(args, "limit_train", None),
                 "limit_test": args.limit_test, "checkpoint_every": args.checkpoint_every}
