@@ -25,8 +25,8 @@ __all__ = ["OPTION_TYPES", "RULES", "HELDOUT_SEED", "TRAIN_FIELDS", "add_common"
            "show_progress"]
 
 HELDOUT_SEED = 0  # the held-out slice is part of the data set, the same for every --seed
-TRAIN_FIELDS = ("epochs", "batch_size", "optimizer", "lr", "weight_decay", "clip", "max_gain",
-                "lr_schedule", "seed")
+TRAIN_FIELDS = ("epochs", "batch_size", "optimizer", "lr", "weight_decay", "clip",
+                "max_gain", "lr_schedule", "seed")
 
 
 def add_common(p: argparse.ArgumentParser, limit_test_default: str = "all") -> None:
