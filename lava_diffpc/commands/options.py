@@ -119,8 +119,8 @@ MEANING: dict[str, str] = {
     "clip": "largest global gradient norm before a step (0: no clipping)",
     "max_gain": "DiffPC only: after every step scale W_2..W_L down so that the learning "
                 "phase's relaxation gain gamma*(1+sigma(W)^2) stays at or below this bound "
-                "(below 2 the learning phase settles; see align); must exceed --gamma; "
-                "0: no bound",
+                "(below 2 the learning phase settles; nearer gamma, the settled errors "
+                "stay closer to backprop's; see align); must exceed --gamma; 0: no bound",
     "lr_schedule": "learning-rate schedule: constant, or cosine (from --lr down to 0 over "
                    "all batches of all epochs)",
     "batch_size": "samples per optimizer step (the global batch under torchrun; --rule "

@@ -12,6 +12,16 @@ relaxation gain ``gamma * (1 + sigma(W_{l+1} D_l)^2)`` stays below 2
 exceeds ``sigma_max = sqrt(g / gamma - 1)`` is scaled down to it, ``W <- W * sigma_max /
 sigma(W)`` (a projection onto the set of stable weights; biases and ``W_1`` untouched).
 
+The same bound limits how far the settled errors stray from backprop's. Where the learning
+phase settles, the hidden layer below the output absorbs part of each sample's output error:
+``e_L = (I + W_L D W_L^T)^{-1} (target - y)`` (gate D held fixed;
+:mod:`lava_diffpc.reference.pc`), a per-sample shrinkage whose factors lie between
+``1 / (1 + sigma^2)`` and 1, i.e. between ``gamma / g`` and 1 under the bound (the same
+holds one layer down for every ``W_{l+1}``). Backprop's gradient is the batch sum of the
+unshrunk terms; once training has made those terms nearly cancel, an uneven shrinkage no
+longer cancels and the summed update loses backprop's direction. A bound well below 2
+(``g / gamma`` of a few) keeps the shrinkage nearly even.
+
 Singular values come from power iteration through a connection's own ``forward`` and
 ``transpose`` (so a convolution's stride and padding count); a connection is anything with
 ``in_shape``, ``forward(v, w, nnz)`` and ``transpose(y, w, nnz)``, as in
