@@ -73,7 +73,8 @@ the first epoch. A bound of 1.9 kept the phase settling and stopped the fall but
 well below its backprop twin: the settled output error is each sample's error shrunk by
 ``(I + W D W^T)^{-1}``, unevenly across samples when sigma is large, and late in training
 the batch update then loses backprop's direction. The bound 0.8 keeps that shrinkage
-nearly even, and on both presets DiffPC tracked its twin epoch by epoch; gamma = 1/2
+nearly even, and on both presets DiffPC tracked its twin epoch by epoch over eight epochs
+(over sixteen the twin pulled ahead while DiffPC's matrices sat at the bound); gamma = 1/2
 under the same bound started lower (``docs/results/cpu-cifar-augment.json``; ``docs/results.md``,
 CIFAR section).
 """
