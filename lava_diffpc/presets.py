@@ -57,8 +57,8 @@ ours, measured on a CIFAR batch at initialisation (first conv pre-activations re
 
 Steps per sample: Long (3 + 6) * 16 = 144, Efficient (3 + 6) * 12 = 108. Dropout 0.2
 (the paper uses dropout but gives no rate), AdamW 5e-4 with a cosine schedule. On the first
-CIFAR batch (gamma = 1/2) the learning phase sends 0.75 (Long) and 0.25 (Efficient) error spikes per
-neuron per sample, 1.5 and 0.5 bits (the paper: 1.9 and 0.7 bits). CIFAR presets train on
+CIFAR batch (gamma = 1/2) the learning phase sends 0.75 (Long) and 0.25 (Efficient) error
+spikes per neuron per sample, 1.5 and 0.5 bits (the paper: 1.9 and 0.7 bits). CIFAR presets train on
 45,000 images and report accuracy on a held-out 5,000 (``heldout``) as well as on the 1000
 stored official test images.
 
@@ -75,8 +75,8 @@ well below its backprop twin: the settled output error is each sample's error sh
 the batch update then loses backprop's direction. The bound 0.8 keeps that shrinkage
 nearly even, and on both presets DiffPC tracked its twin epoch by epoch over eight epochs
 (over sixteen the twin pulled ahead while DiffPC's matrices sat at the bound); gamma = 1/2
-under the same bound started lower (``docs/results/cpu-cifar-augment.json``; ``docs/results.md``,
-CIFAR section).
+under the same bound started lower (``docs/results/cpu-cifar-augment.json``;
+``docs/results.md``, CIFAR section).
 """
 
 from __future__ import annotations

@@ -10,7 +10,7 @@ from lava_diffpc.alignment import relaxation_gains
 from lava_diffpc.cli import main
 from lava_diffpc.config import ConvSpec
 from lava_diffpc.data import load_dataset
-from lava_diffpc.presets import preset
+from lava_diffpc.presets import PRESETS, preset
 from lava_diffpc.reference.conv import ConvConnection
 from lava_diffpc.reference.network import DenseConnection
 from lava_diffpc.reference.stability import bound_relaxation_gain, operator_norm, stable_sigma
@@ -22,6 +22,17 @@ def test_stable_sigma_solves_the_gain_equation():
     assert 0.25 * (1 + stable_sigma(0.25, 1.9) ** 2) == pytest.approx(1.9)
     with pytest.raises(ValueError, match="must exceed gamma"):
         stable_sigma(0.5, 0.5)
+
+
+@pytest.mark.parametrize("name", sorted(PRESETS))
+def test_every_preset_bound_is_satisfiable(name):
+    """A preset with a bound must leave room above gamma (the gain is at least gamma); the
+    CIFAR presets' bound 0.8 at gamma 1/4 allows singular values up to sqrt(2.2)."""
+    opts = preset(name)
+    if opts["max_gain"] > 0:
+        assert stable_sigma(opts["gamma"], opts["max_gain"]) > 1.0
+    if name.startswith("cifar"):
+        assert stable_sigma(opts["gamma"], opts["max_gain"]) == pytest.approx(math.sqrt(2.2))
 
 
 def test_bound_scales_only_the_feedback_matrices_above_it():
