@@ -83,7 +83,8 @@ class OnChipTrainer:
                              f"{opts['arch']} has convolutions")
         if cfg.max_gain > 0:
             raise ValueError("--max-gain bounds the float local rule's weights; the on-chip "
-                             "rule has no such step (leave --max-gain at 0)")
+                             "rule has no such step: pass --max-gain 0 (the CIFAR presets "
+                             "set a bound)")
         self.rule = onchip_rule(self.model_opts)
         self.cfg, self.run_dir = cfg, run_dir
         init = init_parameters(self.config.sizes, int(opts.get("seed", 0)), torch.float64)

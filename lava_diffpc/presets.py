@@ -58,9 +58,9 @@ ours, measured on a CIFAR batch at initialisation (first conv pre-activations re
 Steps per sample: Long (3 + 6) * 16 = 144, Efficient (3 + 6) * 12 = 108. Dropout 0.2
 (the paper uses dropout but gives no rate), AdamW 5e-4 with a cosine schedule. On the first
 CIFAR batch (gamma = 1/2) the learning phase sends 0.75 (Long) and 0.25 (Efficient) error
-spikes per neuron per sample, 1.5 and 0.5 bits (the paper: 1.9 and 0.7 bits). CIFAR presets train on
-45,000 images and report accuracy on a held-out 5,000 (``heldout``) as well as on the 1000
-stored official test images.
+spikes per neuron per sample, 1.5 and 0.5 bits (the paper: 1.9 and 0.7 bits). CIFAR
+presets train on 45,000 images and report accuracy on a held-out 5,000 (``heldout``) as
+well as on the 1000 stored official test images.
 
 gamma = 1/4 once per cycle and the relaxation-gain bound ``max_gain`` = 0.8 (after every
 optimiser step the matrices above hidden layers are scaled to singular values of at most
