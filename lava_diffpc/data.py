@@ -456,6 +456,19 @@ def _check_limit(limit: int | None, what: str) -> None:
 # --------------------------------------------------------------------------- public loader
 
 
+def dataset_key(name: str) -> str:
+    """The canonical name (one of :data:`DATASET_NAMES`) of a data set name or alias."""
+    key = str(name).strip().lower()
+    key = _ALIASES.get(key, key)
+    if key not in DATASET_NAMES:
+        aliases = ", ".join(sorted(_ALIASES))
+        raise ValueError(
+            f"unknown dataset {name!r}; valid names: {', '.join(DATASET_NAMES)} "
+            f"(aliases: {aliases})"
+        )
+    return key
+
+
 def load_dataset(
     name: str,
     data_dir: str | Path | None = None,
@@ -474,14 +487,7 @@ def load_dataset(
     Raises ``ValueError`` for an unknown name or corrupt files and ``FileNotFoundError`` (with
     the expected paths) for missing files unless ``download=True`` (needs torchvision).
     """
-    key = str(name).strip().lower()
-    key = _ALIASES.get(key, key)
-    if key not in DATASET_NAMES:
-        aliases = ", ".join(sorted(_ALIASES))
-        raise ValueError(
-            f"unknown dataset {name!r}; valid names: {', '.join(DATASET_NAMES)} "
-            f"(aliases: {aliases})"
-        )
+    key = dataset_key(name)
     _check_limit(limit_train, "limit_train")
     _check_limit(limit_test, "limit_test")
 

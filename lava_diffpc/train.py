@@ -43,7 +43,7 @@ import torch
 from tqdm import tqdm
 
 from lava_diffpc import distributed
-from lava_diffpc.augment import augment
+from lava_diffpc.augment import Augmentation
 from lava_diffpc.config import DiffPCConfig
 from lava_diffpc.engine.step import choose_engine
 from lava_diffpc.errors import Diverged, RunFailed
@@ -246,18 +246,25 @@ class Trainer:
         data: (x_train, y_train, x_test, y_test) tensors on the CPU.
         cfg: optimiser and loop settings.
         run_dir: folder for ``checkpoint-<name>.pt``; None disables checkpoints.
-        model_opts: the option dict that rebuilds the model (stored in the checkpoint).
+        model_opts: the option dict that rebuilds the model (stored in the checkpoint);
+            with ``augment`` set, every training batch is augmented for the data set named
+            by ``dataset`` (:mod:`lava_diffpc.augment`).
+        image_shape: ``(C, H, W)`` of the images, needed to augment flattened rows.
 
     In a process group (see the module note) the trainer takes its rank's share of every
     batch; it must then be driven the same way on every rank.
     """
 
     def __init__(self, model, name: str, data, cfg: TrainConfig, run_dir: Path | None,
-                 model_opts: dict[str, Any]):
+                 model_opts: dict[str, Any], image_shape: tuple[int, ...] | None = None):
         self.model, self.name, self.cfg = model, name, cfg
         self.x_train, self.y_train, self.x_test, self.y_test = data
         self.run_dir = run_dir
         self.model_opts = model_opts
+        self.augmentation: Augmentation | None = None
+        if model_opts.get("augment"):
+            shape = image_shape or tuple(self.x_train.shape[1:])
+            self.augmentation = Augmentation.for_dataset(model_opts["dataset"], shape)
         self.rank, self.world = distributed.rank(), distributed.world_size()
         distributed.check_batch_split(cfg.batch_size, self.world)
         self._batch_rows = 0  # rows of the current global batch (all ranks)
@@ -384,8 +391,8 @@ class Trainer:
 
     def _train_batch(self, x: torch.Tensor, y: torch.Tensor) -> None:
         step = self.epoch * self.batches_per_epoch + self.batch
-        if self.model_opts.get("augment"):  # the same images for every model of a run
-            x = augment(x, _seeded(self.cfg.seed, self.epoch, self.batch, 2, self.rank))
+        if self.augmentation:  # the same images for every model of a run
+            x = self.augmentation(x, _seeded(self.cfg.seed, self.epoch, self.batch, 2, self.rank))
         for group in self.optimizer.param_groups:
             group["lr"] = self._lr_at(step)
         params = self.model.parameters

@@ -105,6 +105,8 @@ BEFORE_DATA = [
     (["train", "--limit-train", "0"], "--limit-train 0 is out of range"),
     (["train", "--limit-test", "0"], "--limit-test 0 is out of range"),
     (["train", "--rule", "chip"], "--rule takes ('local', 'onchip'), got 'chip'"),
+    (["train", "--rule", "onchip", "--augment"], "--rule onchip trains on the images as they "
+                                                 "are; pass --no-augment"),
     (["train", "--schedule", "zigzag"], "--schedule takes"),
     (["train", "--device", "gpu"], "--device 'gpu'"),
     (["demo", "--epochs", "0"], "--epochs 0 is out of range"),

@@ -5,6 +5,7 @@ import json
 import pytest
 import torch
 
+from lava_diffpc.augment import Augmentation
 from lava_diffpc.cli import main
 from lava_diffpc.data import load_dataset
 from lava_diffpc.presets import preset
@@ -30,19 +31,25 @@ def test_diffpc_reaches_90_percent_on_digits():
     assert 0 < comm["activity_spikes_all"] < 5  # sparse, but the network does talk
 
 
-def test_resume_mid_epoch_continues_exactly(tmp_path, monkeypatch):
+@pytest.mark.parametrize("augment", [False, True], ids=["plain", "augmented"])
+def test_resume_mid_epoch_continues_exactly(augment, tmp_path, monkeypatch):
     opts = {**preset("digits"), "arch": "64-16-10", "c1": 3, "c2": 3, "dropout": 0.2,
-            "seed": 1}
+            "seed": 1, "augment": augment}
     data = _digits(limit_train=160)
     cfg = TrainConfig(epochs=2, batch_size=16, lr=1e-3, checkpoint_every=3)
 
-    straight = Trainer(build_model("diffpc", opts), "diffpc", data, cfg, tmp_path / "a", opts)
+    def trainer(folder):
+        return Trainer(build_model("diffpc", opts), "diffpc", data, cfg, folder, opts,
+                       image_shape=(1, 8, 8))
+
+    straight = trainer(tmp_path / "a")
+    assert straight.augmentation == (Augmentation((1, 8, 8), 1, False) if augment else None)
     (tmp_path / "a").mkdir()
     for _ in range(2):
         straight.train_epoch(progress=False)
 
     (tmp_path / "b").mkdir()
-    first = Trainer(build_model("diffpc", opts), "diffpc", data, cfg, tmp_path / "b", opts)
+    first = trainer(tmp_path / "b")
     calls = {"n": 0}
     original = Trainer._train_batch
 
@@ -57,7 +64,7 @@ def test_resume_mid_epoch_continues_exactly(tmp_path, monkeypatch):
         first.train_epoch(progress=False)
     monkeypatch.setattr(Trainer, "_train_batch", original)
 
-    resumed = Trainer(build_model("diffpc", opts), "diffpc", data, cfg, tmp_path / "b", opts)
+    resumed = trainer(tmp_path / "b")
     resumed.load(resumed.checkpoint_path)
     assert (resumed.epoch, resumed.batch) == (0, 6)
     while not resumed.finished:

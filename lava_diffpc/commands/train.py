@@ -85,9 +85,10 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
                     help="pass the input layer through the spiking-ReLU gate (negative inputs "
                          "send nothing); default: off, the input carries signed values")
     tr.add_argument("--augment", action=argparse.BooleanOptionalAction, default=None,
-                    help="random 4-pixel-padded crops and horizontal flips of the training "
-                         "images, the same for every model (conv nets only); default: on for "
-                         "the CIFAR presets, off otherwise")
+                    help="random shifts of the training images (crops of the zero-padded "
+                         "image: 4 pixels on CIFAR-10, with horizontal flips; 2 on MNIST and "
+                         "Fashion-MNIST, 1 on digits, no flips), the same for every model; "
+                         "default: on for the CIFAR presets, off otherwise")
     tr.add_argument("--models", default=None,
                     help=f"comma list of the models to train: {', '.join(MODEL_KINDS)} "
                          "(DiffPC, its backprop twin with DiffPC's squared error, the twin "
@@ -263,6 +264,9 @@ def run(args: argparse.Namespace, opts: dict[str, Any] | None = None,
     opts = opts or resolve_options(args)
     check_options(opts)
     models = parse_models(args.models)
+    if opts["rule"] == "onchip" and opts.get("augment"):
+        raise ValueError("--rule onchip trains on the images as they are; pass --no-augment "
+                         "(or use --rule local)")
     if opts["rule"] == "onchip" and distributed.world_size() > 1:
         raise ValueError("--rule onchip trains sample by sample in one process; run it "
                          "without torchrun")
@@ -274,9 +278,6 @@ def run(args: argparse.Namespace, opts: dict[str, Any] | None = None,
                 "limit_test": args.limit_test, "checkpoint_every": args.checkpoint_every}
     _on_main(_preflight, args, run_dir, opts, settings)
     arch = parse_layers(opts["arch"])
-    if opts.get("augment") and not arch.convs:
-        raise ValueError(f"--augment crops and flips images: it needs a convolutional --arch, "
-                         f"{opts['arch']} is fully connected (use --no-augment)")
     ds = load_data(opts["dataset"], args, flatten=not arch.convs)
     check_arch(arch, ds)
     n_train = len(ds.y_train)
@@ -295,7 +296,8 @@ def run(args: argparse.Namespace, opts: dict[str, Any] | None = None,
             trainer = OnChipTrainer(opts, data, tcfg, run_dir, engine=args.engine)
         else:
             trainer = Trainer(build_model(kind, opts, device=args.device, engine=args.engine,
-                                          batches=batches), kind, data, tcfg, run_dir, opts)
+                                          batches=batches), kind, data, tcfg, run_dir, opts,
+                              image_shape=ds.image_shape)
         trainers.append(trainer)
     # rank 0 creates and locks the folder; the other ranks never write
     with open_run_folder(run_dir) if distributed.is_main() else contextlib.nullcontext():
