@@ -212,13 +212,14 @@ def seeds_table(results: Path) -> str:
 
 def _paper_entry(results: Path, row: dict[str, Any]) -> tuple[str, str, str, str]:
     """(DiffPC, backprop, backprop with cross-entropy, epochs) of the entry a paper row
-    points at."""
+    points at; a ``ce_entry`` (a run of its own) gives the cross-entropy column."""
     doc = _load(results, row["file"])
     key = row.get("entry")
+    ce = _cross_entropy_run(results, row)
     if key and isinstance(doc.get("presets"), dict) and key in doc["presets"]:
         entry = doc["presets"][key]
         return (_mean_std(entry["diffpc"]), _mean_std(entry.get("bp")),
-                _mean_std(entry.get("bp-ce")),
+                _pct(ce) if ce is not None else _mean_std(entry.get("bp-ce")),
                 ", ".join(map(str, sorted(set(entry["diffpc"]["epochs"])))))
     run = doc if key is None else doc.get("runs", doc).get(key)
     if not _is_run(run):
@@ -226,15 +227,23 @@ def _paper_entry(results: Path, row: dict[str, Any]) -> tuple[str, str, str, str
     diffpc = run.get("diffpc") or run.get("onchip")
     if diffpc is None:
         raise ValueError(f"paper.json: {row['file']} {key or ''} holds no DiffPC run")
-    ce_run = run
-    if row.get("ce_entry"):  # the cross-entropy network trained in a run of its own
-        ce_file = row.get("ce_file", row["file"])
-        ce_run = _load(results, ce_file).get("runs", {}).get(row["ce_entry"])
-        if not _is_run(ce_run) or "bp-ce" not in ce_run:
-            raise ValueError(f"paper.json: {ce_file} holds no cross-entropy run "
-                             f"{row['ce_entry']!r}")
+    if ce is None:
+        ce = run.get("bp-ce", {}).get("final_test_acc")
     return (_pct(diffpc["final_test_acc"]), _pct(run.get("bp", {}).get("final_test_acc")),
-            _pct(ce_run.get("bp-ce", {}).get("final_test_acc")), str(diffpc["epochs_done"]))
+            _pct(ce), str(diffpc["epochs_done"]))
+
+
+def _cross_entropy_run(results: Path, row: dict[str, Any]) -> float | None:
+    """Final test accuracy of the cross-entropy network a paper row names by ``ce_entry``
+    (in ``ce_file``, else the row's file); None where the row names none."""
+    if not row.get("ce_entry"):
+        return None
+    ce_file = row.get("ce_file", row["file"])
+    ce_run = _load(results, ce_file).get("runs", {}).get(row["ce_entry"])
+    if not _is_run(ce_run) or "bp-ce" not in ce_run:
+        raise ValueError(f"paper.json: {ce_file} holds no cross-entropy run "
+                         f"{row['ce_entry']!r}")
+    return ce_run["bp-ce"]["final_test_acc"]
 
 
 def paper_table(results: Path) -> str:

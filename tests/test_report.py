@@ -129,6 +129,12 @@ def test_cross_entropy_backprop_is_a_column_of_the_run_and_paper_tables(results)
     (results / "one.json").write_text(json.dumps(RUN))
     assert "| CIFAR | 63.30% | 97.12% | 97.50% | 65.60% | 3 |" in render(
         "<!-- report:paper -->\n<!-- /report:paper -->\n", results)
+    (results / "seeds.json").write_text(json.dumps(SUMMARY))  # seeds, CE on its own
+    (results / "paper.json").write_text(json.dumps({"rows": [
+        {"row": "CIFAR", "paper": 0.633, "file": "seeds.json", "entry": "mnist-s",
+         "ce_file": "cifar.json", "ce_entry": "ce-only"}]}))
+    assert ("| CIFAR | 63.30% | 97.50 +- 0.71% (2 seeds) | 90.00% (1 seed) | 65.60% | 3 |"
+            in render("<!-- report:paper -->\n<!-- /report:paper -->\n", results))
 
 
 def test_precision_table_reads_fixed_vs_float_entries(results):
