@@ -6,7 +6,8 @@ Example, on a GPU machine with the data sets in ./data::
         --device cuda --data-dir data --epochs mnist-l=6 mnist-s=10 fmnist-m=8 --out runs/gpu
 
 A preset may carry changed options, ``mnist-l:m=-2,target_scale=2`` (the ``train`` options
-without their dashes); its runs are labelled ``mnist-l_m-2_target_scale2``.
+without their dashes), and switches, ``mnist-s:augment``; its runs are labelled
+``mnist-l_m-2_target_scale2`` and ``mnist-s_augment``.
 Each (preset, seed) runs ``python -m lava_diffpc train`` (DiffPC and the backprop baseline)
 in its own process, in ``<out>/<preset>-s<seed>/`` with its log beside it. ``--epochs``
 takes one number for every preset or ``preset=N`` items (N for every variant of it).
@@ -31,15 +32,23 @@ from typing import Any
 
 from lava_diffpc.presets import PRESETS
 
+SWITCHES = ("augment", "no_augment", "input_gate")  # train's on/off flags
+
 
 def parse_spec(spec: str) -> tuple[str, list[str], str]:
-    """``"mnist-l:m=-2,target_scale=2"`` -> (preset, train flags, run label)."""
+    """``"mnist-l:m=-2,target_scale=2"`` -> (preset, train flags, run label); a switch
+    (``"mnist-s:augment"``) is a flag without a value."""
     name, _, changes = spec.partition(":")
     flags, label = [], name
     for item in filter(None, changes.split(",")):
         key, sep, value = item.partition("=")
+        if not sep and key.strip() in SWITCHES:
+            flags.append(f"--{key.strip().replace('_', '-')}")
+            label += f"_{key.strip()}"
+            continue
         if not sep:
-            raise SystemExit(f"error: {spec!r}: {item!r} is no name=value")
+            raise SystemExit(f"error: {spec!r}: {item!r} is no name=value nor a switch "
+                             f"({', '.join(SWITCHES)})")
         flags.append(f"--{key.strip().replace('_', '-')}={value.strip()}")
         label += f"_{key.strip()}{value.strip()}"
     return name, flags, label

@@ -18,7 +18,9 @@ def test_parse_spec_turns_changes_into_train_flags_and_a_label():
     assert name == "mnist-l"
     assert flags == ["--m=-2", "--target-scale=2"]
     assert label == "mnist-l_m-2_target_scale2"
-    with pytest.raises(SystemExit, match="no name=value"):
+    assert run_presets.parse_spec("mnist-s:augment,lr=0.001") == (
+        "mnist-s", ["--augment", "--lr=0.001"], "mnist-s_augment_lr0.001")
+    with pytest.raises(SystemExit, match="no name=value nor a switch"):
         run_presets.parse_spec("mnist-l:m")
 
 
