@@ -263,6 +263,9 @@ class Trainer:
         self.model_opts = model_opts
         self.augmentation: Augmentation | None = None
         if model_opts.get("augment"):
+            if image_shape is None and self.x_train.dim() != 4:
+                raise ValueError("augmenting flattened rows needs the images' shape: pass "
+                                 "image_shape=(C, H, W)")
             shape = image_shape or tuple(self.x_train.shape[1:])
             self.augmentation = Augmentation.for_dataset(model_opts["dataset"], shape)
         self.rank, self.world = distributed.rank(), distributed.world_size()

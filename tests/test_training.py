@@ -109,3 +109,42 @@ def test_cli_reports_bad_options_clearly(tmp_path, capsys):
     assert main(["train", "--preset", "mnist-s", "--data-dir", str(tmp_path / "none"),
                  "--out", str(tmp_path)]) == 2
     assert "LAVA_DIFFPC_DATA" in capsys.readouterr().err
+
+
+def test_augmented_training_feeds_shifted_images_to_every_model(monkeypatch, tmp_path):
+    """Oracle: every row a model trains on is a 1-pixel shift (a crop of the zero-padded
+    8x8 image) of some training image, not all of them unshifted, and every model of a run
+    sees the same rows; the command line passes the images' shape for flat rows."""
+    from lava_diffpc.reference.backprop import BackpropNetwork
+    from lava_diffpc.reference.network import DiffPCNetwork
+
+    seen: dict[str, list[torch.Tensor]] = {"diffpc": [], "bp": []}
+    for cls, name in ((DiffPCNetwork, "diffpc"), (BackpropNetwork, "bp")):
+        original = cls.gradients
+
+        def capture(self, x, y, *args, _original=original, _name=name, **kwargs):
+            seen[_name].append(x.clone())
+            return _original(self, x, y, *args, **kwargs)
+
+        monkeypatch.setattr(cls, "gradients", capture)
+    out = tmp_path / "run"
+    assert main(["train", "--preset", "digits", "--arch", "64-16-10", "--c1", "2", "--c2",
+                 "2", "--epochs", "1", "--limit-train", "48", "--batch-size", "16",
+                 "--augment", "--out", str(out), "--no-progress"]) == 0
+    assert json.loads((out / "config.json").read_text())["options"]["augment"] is True
+    rows = torch.cat(seen["diffpc"])
+    assert torch.equal(rows, torch.cat(seen["bp"])) and rows.shape == (48, 64)
+    images = torch.from_numpy(load_dataset("digits", limit_train=48).x_train).view(-1, 8, 8)
+    padded = torch.nn.functional.pad(images, (1, 1, 1, 1))
+    shifts = torch.stack([padded[:, i:i + 8, j:j + 8].reshape(len(images), 64)
+                          for i in range(3) for j in range(3)], dim=1)  # (N, 9, 64)
+    matches = (shifts[None] == rows[:, None, None]).all(-1)  # (rows, N, 9)
+    assert matches.flatten(1).any(1).all()  # each row is a shift of a training image
+    assert not matches[:, :, 4].any(1).all()  # offset (1, 1) is the unshifted image
+
+
+def test_augmenting_flat_rows_without_their_image_shape_is_refused():
+    opts = {**preset("digits"), "augment": True, "seed": 0}
+    with pytest.raises(ValueError, match=r"pass image_shape=\(C, H, W\)"):
+        Trainer(build_model("bp", opts), "bp", _digits(limit_train=32), TrainConfig(), None,
+                opts)
