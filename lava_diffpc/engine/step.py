@@ -25,6 +25,7 @@ spike sums.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any, NamedTuple
 
 import torch
@@ -73,6 +74,13 @@ class Wiring:
     def n_layers(self) -> int:
         return len(self.connections)
 
+    @cached_property
+    def dense_rows(self) -> list[torch.Tensor | None]:
+        """Per connection ``W_l^T`` stored contiguously where ``W_l`` is a matrix (the rows
+        an event-driven forward sum adds, one per input neuron), None for a convolution.
+        Made once per wiring: its weights do not change while it is in use."""
+        return [weight.T.contiguous() if weight.ndim == 2 else None for weight in self.weights]
+
 
 class NetState(NamedTuple):
     """The state of a batch between two steps."""
@@ -117,7 +125,13 @@ def spike_sum(w: Wiring, l: int, spikes: torch.Tensor, transpose: bool,
     as the floating-point product left them."""
     conn, weight = w.connections[l - 1], w.weights[l - 1]
     s = spikes.to(weight.dtype)
-    out = conn.transpose(s, weight, nnz) if transpose else conn.forward(s, weight, nnz)
+    rows = w.dense_rows[l - 1]
+    if transpose:
+        out = conn.transpose(s, weight, nnz)
+    elif rows is not None:
+        out = conn.forward(s, weight, nnz, w_rows=rows)
+    else:
+        out = conn.forward(s, weight, nnz)
     if out is None or not w.arith.fixed or not integer:
         return out
     return out.to(torch.int64)  # exact integers: the mantissa sums have no fraction

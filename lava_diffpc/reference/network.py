@@ -38,24 +38,44 @@ from lava_diffpc.rules.arithmetic import REAL
 from lava_diffpc.rules.dynamics import LayerState
 from lava_diffpc.rules.learning import local_gradients, presynaptic_factor
 
-# Cost of a sparse product in units of one dense multiply-accumulate (MAC), measured with
-# torch 2.3 on one x86 core: building the sparse operand scans every input entry (about 200
-# MACs each), and each spike then costs about 12 MACs per output (scattered, not blocked).
-SPARSE_SCAN_COST = 200
-SPARSE_MAC_COST = 12
+
+@dataclass(frozen=True)
+class SparseCost:
+    """What an event-driven product costs, in units of one dense multiply-accumulate (MAC):
+    ``scan`` per input entry (finding the spikes), ``per_spike`` per spike (its index
+    bookkeeping) and ``per_output`` per spike and output (adding one weight row)."""
+
+    scan: float
+    per_spike: float
+    per_output: float
+
+    def cheaper_than_dense(self, batch_inputs: int, nnz: int, outputs: int) -> bool:
+        """``B n scan + nnz (per_spike + m per_output) < B n m``."""
+        return (batch_inputs * self.scan + nnz * (self.per_spike + outputs * self.per_output)
+                < batch_inputs * outputs)
+
+
+# Measured with torch 2.3 on one x86 core (minimum of repeated products, B = 256, n and m
+# from 10 to 1024, densities 0.5-35 %). float32: a gathered sum of weight rows
+# (``embedding_bag``), dense up to about 20-30 % spikes; other types: a COO sparse product,
+# dense from a few percent on.
+GATHER_COST = SparseCost(scan=40, per_spike=900, per_output=2.5)
+COO_COST = SparseCost(scan=200, per_spike=0, per_output=12)
 
 
 def spike_matmul(spikes: torch.Tensor, weight: torch.Tensor,
                  nnz: int | None = None) -> torch.Tensor | None:
-    """``spikes @ weight``, event-driven: None when no spike is present; otherwise a sparse
-    product where it is estimated cheaper than the dense one, i.e. where
-    ``B n SPARSE_SCAN_COST + nnz m SPARSE_MAC_COST < B n m`` (the dense product's MACs), a
-    dense product elsewhere (narrow outputs, dense spikes).
+    """``spikes @ weight``, event-driven: None when no spike is present; otherwise the sum of
+    the weight rows the spikes select where that is estimated cheaper than the dense
+    product (:class:`SparseCost`), a dense product elsewhere (narrow outputs, dense spikes).
 
     ``spikes``: (B, n) ternary (possibly scaled by dropout), ``weight``: (n, m); ``nnz``:
     the number of spikes when the caller knows it (else counted here, on the CPU only: on
-    a GPU a dense product beats a host sync per step). The sparse product sums the same
-    nonzero terms (equal up to float summation order).
+    a GPU a dense product beats a host sync per step). The event-driven product sums the
+    same nonzero terms (equal up to float summation order; exact on integers, which the
+    fixed-point carrier holds exactly). The gathered sum (measured on the CPU only) needs
+    float32 and ``weight``'s rows contiguous in memory (a transposed view is not: pass a
+    contiguous copy); elsewhere sparse spikes take the COO product.
     """
     if nnz is None:
         if spikes.device.type != "cpu":
@@ -63,10 +83,24 @@ def spike_matmul(spikes: torch.Tensor, weight: torch.Tensor,
         nnz = int(torch.count_nonzero(spikes))
     if nnz == 0:
         return None
-    m = weight.shape[1]
-    if spikes.numel() * SPARSE_SCAN_COST + nnz * m * SPARSE_MAC_COST < spikes.numel() * m:
-        return torch.sparse.mm(spikes.to_sparse(), weight)
-    return spikes @ weight
+    gather = (spikes.device.type == "cpu" and spikes.dtype == weight.dtype == torch.float32
+              and weight.stride(1) == 1)
+    cost = GATHER_COST if gather else COO_COST
+    if not cost.cheaper_than_dense(spikes.numel(), nnz, weight.shape[1]):
+        return spikes @ weight
+    if gather:
+        return gathered_rows_sum(spikes, weight)
+    return torch.sparse.mm(spikes.to_sparse(), weight)
+
+
+def gathered_rows_sum(spikes: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+    """``spikes @ weight`` as, for each batch row b, ``sum_j spikes[b, j] weight[j]`` over
+    its spikes j only (one ``embedding_bag``: each spike adds its weight row, scaled by its
+    value)."""
+    rows, cols = spikes.nonzero().unbind(1)  # row-major: each batch row's spikes together
+    starts = torch.searchsorted(rows, torch.arange(len(spikes), device=spikes.device))
+    return torch.nn.functional.embedding_bag(cols, weight, starts, mode="sum",
+                                             per_sample_weights=spikes[rows, cols])
 
 
 class DenseConnection:
@@ -93,11 +127,15 @@ class DenseConnection:
         """Dense (non-spiking, differentiable) ``W flatten(h) + b``: (B, *in) -> (B, n_out)."""
         return h.reshape(len(h), -1) @ w.T + b
 
-    def forward(self, spikes: torch.Tensor, w: torch.Tensor,
-                nnz: int | None = None) -> torch.Tensor | None:
+    def forward(self, spikes: torch.Tensor, w: torch.Tensor, nnz: int | None = None,
+                w_rows: torch.Tensor | None = None) -> torch.Tensor | None:
         """``W s``: (B, *in_shape) -> (B, n_out); None when no spike arrives (``nnz``: the
-        spike count if known, see :func:`spike_matmul`)."""
-        return spike_matmul(spikes.reshape(len(spikes), -1), w.T, nnz)
+        spike count if known, see :func:`spike_matmul`). ``w_rows``: ``W^T`` stored
+        contiguously (:attr:`~lava_diffpc.engine.step.Wiring.dense_rows`), whose rows an
+        event-driven sum adds, one per input spike; without it sparse spikes take the
+        slower COO product."""
+        return spike_matmul(spikes.reshape(len(spikes), -1), w.T if w_rows is None else w_rows,
+                            nnz)
 
     def transpose(self, errors: torch.Tensor, w: torch.Tensor,
                   nnz: int | None = None) -> torch.Tensor | None:
