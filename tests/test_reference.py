@@ -118,6 +118,36 @@ def test_ternary_spike_and_gate_by_hand():
     assert s.tolist() == [0, 0, 0, -1] and new.tolist() == [0.0, 0.5, 1.0, 1.0]  # never <= 0
 
 
+@pytest.mark.parametrize("lib", ["numpy", "torch"])
+@pytest.mark.parametrize("dtype", ["float32", "float64", "int64"])
+def test_spike_and_mask_helpers_equal_their_comparison_definitions(lib, dtype):
+    """``sign(d - clip(d, -T, T))`` and ``clip(sign(v), 0)`` against the comparisons they
+    replace, at the band's edges, one unit of least precision either side of them, and
+    at zero (signed zeros included)."""
+    from lava_diffpc.rules.arithmetic import positive
+
+    T = 3 if dtype == "int64" else 0.375
+    edges = [T, -T, 0.0, -0.0]
+    if dtype == "int64":
+        base = [T - 1, T + 1, -T - 1, -T + 1, 1, -1, 7, -7]
+    else:
+        ulp = [np.nextafter(np.array(e, dtype=dtype), np.array(np.inf * w, dtype=dtype))
+               for e in (T, -T) for w in (1, -1)]
+        base = [float(u) for u in ulp] + [1e-30, -1e-30, 2.5, -2.5]
+    rng = np.random.default_rng(0)
+    noise = (rng.integers(-9, 10, 64) if dtype == "int64" else rng.normal(0, 1, 64)).tolist()
+    values = np.array(edges + base + noise, dtype=dtype)
+    expected_spike = (values > T).astype(np.int64) - (values < -T).astype(np.int64)
+    expected_positive = (values > 0).astype(np.int64)
+    arr = values if lib == "numpy" else torch.from_numpy(values)
+    spike, pos = ternary_spike(arr, T), positive(arr)
+    spike = np.asarray(spike)
+    pos = np.asarray(pos)
+    assert spike.dtype == values.dtype and pos.dtype == values.dtype
+    assert spike.tolist() == expected_spike.tolist()
+    assert pos.tolist() == expected_positive.tolist()
+
+
 def test_spike_counting_and_bits_on_a_hand_made_spike_train():
     stats = CommStats((3, 2, 2), {"ff": 4, "learn": 4})
     train = np.array([[1, 0, -1], [0, 0, 0], [-1, 1, 0], [0, 0, 1]])  # 3 neurons, 4 steps

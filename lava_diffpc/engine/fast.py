@@ -9,7 +9,8 @@ Three savings, none of which changes a state:
    :func:`~lava_diffpc.rules.dynamics.track` (the one definition of the step) are compiled
    with ``torch.compile`` into one kernel per layer and step that reads every state once
    and writes it back in place, instead of some thirty tensor operations. Without a working
-   compiler the same functions run eagerly.
+   compiler (or with ``compiled=False``) the same functions run eagerly, and their new
+   tensors replace the old ones instead of being copied back.
 2. **Event-driven sums.** Each spike tensor is counted once; a layer that sent nothing
    costs no product at all, a sparse one a sparse product, a dense one a dense product
    (:func:`lava_diffpc.reference.network.spike_matmul`). The counts are also the
@@ -62,12 +63,22 @@ COMPILE_ENV = "LAVA_DIFFPC_COMPILE"  # "0" runs the kernels eagerly (no compiler
 
 
 # ------------------------------------------------------------------------ kernels
+def _layer_next(x_F, x_T, x_A, e_T, e_A, e_in, fwd, fb, clamp, t_prev, t_now, gamma, fwd_exp,
+                fb_exp, *, arith: Arithmetic,
+                learning: bool) -> tuple[LayerState, torch.Tensor, torch.Tensor]:
+    """:func:`layer_step` on a hidden or top layer: its new state and spikes."""
+    return layer_step(LayerState(x_F, x_T, x_A, e_T, e_A, e_in), fwd, fb,
+                      StepValues(t_prev, t_now, gamma, learning), arith, fwd_exp=fwd_exp,
+                      fb_exp=fb_exp, clamp=clamp, gate=True)
+
+
 def _layer_into(x_F, x_T, x_A, e_T, e_A, e_in, s_A, s_e, fwd, fb, clamp, t_prev, t_now,
                 gamma, fwd_exp, fb_exp, *, arith: Arithmetic, learning: bool) -> None:
-    """:func:`layer_step` on a hidden or top layer, written back into its buffers."""
-    state = LayerState(x_F, x_T, x_A, e_T, e_A, e_in)
-    new, sa, se = layer_step(state, fwd, fb, StepValues(t_prev, t_now, gamma, learning), arith,
-                             fwd_exp=fwd_exp, fb_exp=fb_exp, clamp=clamp, gate=True)
+    """:func:`_layer_next` written back into the layer's buffers (compiled, one kernel that
+    reads and writes every state once)."""
+    state = (x_F, x_T, x_A, e_T, e_A, e_in)
+    new, sa, se = _layer_next(*state, fwd, fb, clamp, t_prev, t_now, gamma, fwd_exp, fb_exp,
+                              arith=arith, learning=learning)
     for buf, value in zip(state, new):
         buf.copy_(value)
     s_A.copy_(sa)
@@ -99,36 +110,59 @@ def _track_still(x_A, x, t_min, *, arith: Arithmetic, gate: bool) -> torch.Tenso
     return spikes.abs().amax() == 0
 
 
-COMPILE_MIN_NUMEL = 0  # layers below this many states run eagerly
+LayerKernel = Callable[..., tuple[LayerState, torch.Tensor, torch.Tensor]]
+TrackKernel = Callable[..., tuple[torch.Tensor, torch.Tensor]]
+
+
+def _eager_layer(state: LayerState, s_A, s_e, *args, **kw):
+    """Eager: the new tensors replace the old (no copy back; the buffers are unused)."""
+    return _layer_next(*state, *args, **kw)
+
+
+def _eager_track(x_A, s, x, t_now, *, arith: Arithmetic, gate: bool):
+    return track(x, x_A, t_now, gate, arith)
+
+
+def _in_place_layer(compiled: Callable[..., None]) -> LayerKernel:
+    """A compiled :func:`_layer_into` that hands its (updated) buffers back."""
+    def run(state: LayerState, s_A, s_e, *args, **kw):
+        compiled(*state, s_A, s_e, *args, **kw)
+        return state, s_A, s_e
+    return run
+
+
+def _in_place_track(compiled: Callable[..., None]) -> TrackKernel:
+    """A compiled :func:`_track_into` that hands its (updated) buffers back."""
+    def run(x_A, s, *args, **kw):
+        compiled(x_A, s, *args, **kw)
+        return x_A, s
+    return run
+
+
 EXACT_FLOAT32_COUNT = 1 << 24  # a float32 dot product counts exactly below this
 
 
 @dataclass(frozen=True)
 class Kernels:
-    """The four kernels, each as ``(for small layers, for large layers)``: eager and eager,
-    or eager and compiled."""
+    """The four kernels. ``layer(state, s_A, s_e, fwd, fb, ...)`` and
+    ``track(x_A, s, x, t_now, ...)`` return the new state and spikes: eagerly as new
+    tensors (an eager copy back would cost as much as a fifth of the step), compiled as
+    the same buffers written in place (the copy fuses into the kernel's single pass)."""
 
-    layer: tuple[Callable[..., None], Callable[..., None]]
-    layer_still: tuple[Callable[..., torch.Tensor], Callable[..., torch.Tensor]]
-    track: tuple[Callable[..., None], Callable[..., None]]
-    track_still: tuple[Callable[..., torch.Tensor], Callable[..., torch.Tensor]]
-
-    @staticmethod
-    def pick(pair: tuple[Callable, Callable], like: torch.Tensor) -> Callable:
-        return pair[like.numel() >= COMPILE_MIN_NUMEL]
+    layer: LayerKernel
+    layer_still: Callable[..., torch.Tensor]
+    track: TrackKernel
+    track_still: Callable[..., torch.Tensor]
 
 
 _KERNELS: dict[bool, Kernels] = {}
 
 
 def kernels(compiled: bool) -> Kernels:
-    """The kernels, compiled once per process with ``torch.compile`` for layers of at least
-    :data:`COMPILE_MIN_NUMEL` states (``compiled=True``, unless ``LAVA_DIFFPC_COMPILE=0``),
-    or eager."""
+    """The kernels, compiled once per process with ``torch.compile`` (``compiled=True``,
+    unless ``LAVA_DIFFPC_COMPILE=0``), or eager."""
     compiled = compiled and os.environ.get(COMPILE_ENV, "1") != "0"
     if compiled not in _KERNELS:
-        funcs = (_layer_into, _layer_still, _track_into, _track_still)
-        large = funcs
         if compiled:
             import torch._dynamo
             import torch._inductor.config
@@ -141,8 +175,13 @@ def kernels(compiled: bool) -> Kernels:
             # symbolic (a symbolic power of two is slower and trips the code generator)
             torch._dynamo.config.specialize_int = True
             torch._inductor.config.fx_graph_cache = True
-            large = tuple(torch.compile(f, fullgraph=True) for f in funcs)
-        _KERNELS[compiled] = Kernels(*zip(funcs, large))
+            layer, layer_still, track_k, track_still = (
+                torch.compile(f, fullgraph=True)
+                for f in (_layer_into, _layer_still, _track_into, _track_still))
+            _KERNELS[True] = Kernels(_in_place_layer(layer), layer_still,
+                                     _in_place_track(track_k), track_still)
+        else:
+            _KERNELS[False] = Kernels(_eager_layer, _layer_still, _eager_track, _track_still)
     return _KERNELS[compiled]
 
 
@@ -312,15 +351,12 @@ def _run(w: Wiring, x: torch.Tensor, clamp: torch.Tensor | None, steps: int, dro
     # which layers' spikes have a receiver (the one counting rule): only those are summed
     sends_act = [transmitted("activity", l, top) for l in range(top + 1)]
     sends_err = [transmitted("error", l, top) for l in range(top + 1)]
-    track_k, track_still = (Kernels.pick(p, x) for p in (kern.track, kern.track_still))
-    layer_k = [Kernels.pick(kern.layer, st.x_F) for st in layers]
-    still_k = [Kernels.pick(kern.layer_still, st.x_F) for st in layers]
     input_still, input_until = False, 0
 
     def rest(l: int, k: int, learning: bool) -> _Still | None:
         """Layer l at rest from step k on (its state now; :func:`rest_windows`), or None."""
         c = clamp if (learning and l == top) else None
-        if bool(still_k[l - 1](*layers[l - 1], c, vals.floor[k], vals.gamma[k], arith=arith,
+        if bool(kern.layer_still(*layers[l - 1], c, vals.floor[k], vals.gamma[k], arith=arith,
                                learning=learning)):
             return _Still(vals.gamma_values[k], learning, vals.until[k])
         return None
@@ -343,18 +379,19 @@ def _run(w: Wiring, x: torch.Tensor, clamp: torch.Tensor | None, steps: int, dro
         # input layer
         work.total += top + 1
         if input_still and k >= input_until:  # finer thresholds ahead: test again
-            input_still = bool(track_still(x_A0, x, vals.input_floor[k], arith=arith,
-                                           gate=cfg.input_gate))
+            input_still = bool(kern.track_still(x_A0, x, vals.input_floor[k], arith=arith,
+                                                gate=cfg.input_gate))
             input_until = vals.input_until[k]
         if input_still:
             nnz_act[0], stale[0] = 0, True
         else:
             work.executed += 1
-            track_k(x_A0, s_act[0], x, vals.t_now[k], arith=arith, gate=cfg.input_gate)
+            x_A0, s_act[0] = kern.track(x_A0, s_act[0], x, vals.t_now[k], arith=arith,
+                                        gate=cfg.input_gate)
             sent_act[0], nnz_act[0] = _sent(s_act[0], _count(s_act[0]), drop.scale[0])
             if nnz_act[0] == 0 and k + 1 < steps:
-                input_still = bool(track_still(x_A0, x, vals.input_floor[k + 1], arith=arith,
-                                               gate=cfg.input_gate))
+                input_still = bool(kern.track_still(x_A0, x, vals.input_floor[k + 1],
+                                                    arith=arith, gate=cfg.input_gate))
                 input_until = vals.input_until[k + 1]
         if counts is not None and nnz_act[0] and sends_act[0]:
             counts.add_count(phase, "activity", 0, nnz_act[0])
@@ -373,10 +410,10 @@ def _run(w: Wiring, x: torch.Tensor, clamp: torch.Tensor | None, steps: int, dro
                     continue
             still[l], stale[l] = None, False
             work.executed += 1
-            layer_k[l - 1](*st, s_act[l], s_err[l], fwd[l], fb[l],
-                           clamp if (learning and l == top) else None, vals.t_prev[k],
-                           vals.t_now[k], vals.gamma[k], exps[l - 1], exps[l] if l < top else 0,
-                           arith=arith, learning=learning)
+            layers[l - 1], s_act[l], s_err[l] = kern.layer(
+                st, s_act[l], s_err[l], fwd[l], fb[l], clamp if (learning and l == top) else None,
+                vals.t_prev[k], vals.t_now[k], vals.gamma[k], exps[l - 1],
+                exps[l] if l < top else 0, arith=arith, learning=learning)
             # count what is transmitted (the top layer's activity only to know it is still)
             nnz_act[l] = nnz_err[l] = 0
             n_act = _count(s_act[l])

@@ -45,11 +45,22 @@ def as_int(v: Any) -> np.ndarray:
     return np.asarray(v, dtype=np.int64)
 
 
-def cast(mask: Array, like: Array) -> Array:
-    """A boolean mask as 0/1 in ``like``'s dtype (NumPy or PyTorch)."""
-    if isinstance(mask, (np.ndarray, np.generic)):
-        return mask.astype(np.asarray(like).dtype)
-    return mask.to(like.dtype)
+def positive(v: Array) -> Array:
+    """``1[v > 0]`` as 0/1 in ``v``'s dtype (NumPy or PyTorch).
+
+    PyTorch: ``clip(sign(v), 0)``, two vectorised arithmetic operations; on the CPU a
+    comparison and the cast of its boolean result take several times as long (an eager
+    step spends most of its time in them)."""
+    if isinstance(v, (np.ndarray, np.generic, int, float)):
+        return np.asarray(v > 0).astype(np.asarray(v).dtype)
+    return v.sign().clip(0)
+
+
+def sign(v: Array) -> Array:
+    """``sign(v)``: -1, 0 or +1 in ``v``'s dtype (NumPy or PyTorch)."""
+    if isinstance(v, (np.ndarray, np.generic, int, float)):
+        return np.sign(v)
+    return v.sign()
 
 
 def is_floating(v: Array) -> bool:

@@ -30,7 +30,7 @@ from __future__ import annotations
 
 from typing import Any, NamedTuple
 
-from lava_diffpc.rules.arithmetic import REAL, Arithmetic, cast
+from lava_diffpc.rules.arithmetic import REAL, Arithmetic, positive, sign
 
 Array = Any  # numpy.ndarray or torch.Tensor
 
@@ -62,8 +62,12 @@ class LayerState(NamedTuple):
 
 
 def ternary_spike(diff: Array, threshold: Array) -> Array:
-    """``sign(diff) * 1[|diff| > threshold]`` as -1/0/+1 in ``diff``'s dtype."""
-    return cast(diff > threshold, diff) - cast(diff < -threshold, diff)
+    """``sign(diff) * 1[|diff| > threshold]`` as -1/0/+1 in ``diff``'s dtype.
+
+    Computed as ``sign(diff - clip(diff, -T, T))``: three vectorised operations, exact in
+    both arithmetics (inside the band the difference is exactly 0; outside it has the sign
+    of ``diff``, since the difference of two distinct floats is never 0)."""
+    return sign(diff - diff.clip(-threshold, threshold))
 
 
 def track(target: Array, announced: Array, threshold: Array, gate: bool,
@@ -75,7 +79,7 @@ def track(target: Array, announced: Array, threshold: Array, gate: bool,
     """
     s = ternary_spike(target - announced, threshold)
     if gate:
-        s = s * cast(announced + threshold * s > 0, s)
+        s = s * positive(announced + threshold * s)
     return arith.sat(announced + threshold * s), s
 
 
@@ -121,7 +125,7 @@ def layer_step(state: LayerState, fwd: Array | None, fb: Array | None, step: Ste
         e_T = sat(state.x_T - x_F)
         x_T = state.x_T
         if not arith.gamma_off(step.gamma):  # gamma known to be 0: no target update
-            update = sat(-e_T + cast(x_T > 0, e_T) * e_in)
+            update = sat(positive(x_T) * e_in - e_T)
             x_T = sat(x_T + arith.gain(update, step.gamma))
     x_A, s_A = track(x_T, state.x_A, step.t_now, gate, arith)
     if step.learning:
