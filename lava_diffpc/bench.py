@@ -9,7 +9,9 @@ torch's threads, default 1):
   backward pass, the standard-PC twin's ``iterations`` dense relaxation steps; AdamW on
   every one). Each model first trains ``warm_batches`` batches (not timed: compilation,
   and weights past initialisation so that spike activity is typical), then the models
-  alternate batch by batch and the fastest of ``repeats`` rounds counts;
+  alternate batch by batch and the fastest of ``repeats`` rounds counts. Where DiffPC's
+  step is compiled, the same network with the step run eagerly (``diffpc-eager``, what
+  ``--engine auto`` gives a run of fewer than 100 batches) trains beside it;
 * **inference**: DiffPC's feed-forward phase against backprop's forward pass;
 * **fixed point** (first MLP preset, CPU): batched fixed-point inference in the fast
   simulator and per-sample on-chip training (integer rule, batch 1);
@@ -48,6 +50,7 @@ SWEEP_WIDTHS = (256, 512, 1024, 2048, 4096)
 SWEEP_MS = (1, 0, -1, -2)
 QUICK_WIDTHS = (256, 1024)
 QUICK_MS = (0, -2)
+EAGER = "diffpc-eager"  # DiffPC's step run eagerly beside the compiled one
 
 
 def _batches(x: torch.Tensor, y: torch.Tensor, batch: int, count: int, start: int = 0):
@@ -122,7 +125,10 @@ def bench_preset(name: str, data_dir: str | None, engine: str, warm: int, rounds
     batch = int(opts["batch_size"])
     kinds = ["diffpc", "bp"] + ([] if arch.convs else ["pc"])
     models = {k: build_model(k, opts, engine=engine, device=device) for k in kinds}
+    if models["diffpc"].engine == "compiled":  # what a short run gets under "auto"
+        models[EAGER] = build_model("diffpc", opts, engine="fast", device=device)
     train = time_training(models, x, y, batch, warm, rounds)
+    models.pop(EAGER, None)
     infer = time_inference({k: models[k] for k in ("diffpc", "bp")}, x, batch, rounds)
     stats = models["diffpc"].config.comm_stats()
     models["diffpc"].run(x[:batch], y[:batch], stats=stats)
@@ -133,6 +139,8 @@ def bench_preset(name: str, data_dir: str | None, engine: str, warm: int, rounds
         "engine": models["diffpc"].engine,
         "train_samples_per_s": train, "infer_samples_per_s": infer,
         "train_ratio_bp_over_diffpc": train["bp"] / train["diffpc"],
+        **({"train_ratio_bp_over_diffpc_eager": train["bp"] / train[EAGER]}
+           if EAGER in train else {}),
         "infer_ratio_bp_over_diffpc": infer["bp"] / infer["diffpc"],
         "comm": stats.to_dict(),
     }
@@ -258,8 +266,10 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
 def format_preset_row(row: dict[str, Any]) -> str:
     t, i = row["train_samples_per_s"], row["infer_samples_per_s"]
     pc = f"{t['pc']:>9.0f}" if "pc" in t else f"{'-':>9}"
+    eager = (f" (eager {t[EAGER]:.0f}, BP/DiffPC {row['train_ratio_bp_over_diffpc_eager']:.1f})"
+             if EAGER in t else "")
     return (f"{row['preset']:<16} train: DiffPC {t['diffpc']:>7.0f}  BP {t['bp']:>7.0f}  PC {pc}"
-            f"  BP/DiffPC {row['train_ratio_bp_over_diffpc']:>5.1f} | inference: DiffPC "
+            f"  BP/DiffPC {row['train_ratio_bp_over_diffpc']:>5.1f}{eager} | inference: DiffPC "
             f"{i['diffpc']:>7.0f}  BP {i['bp']:>8.0f}  BP/DiffPC "
             f"{row['infer_ratio_bp_over_diffpc']:>5.1f}   (samples/s, {row['engine']})")
 

@@ -78,16 +78,21 @@ def _machine(doc: dict[str, Any]) -> str:
 def speed_table(results: Path) -> str:
     """Markdown: one row per preset and bench file (training and inference samples/s)."""
     lines = ["| preset | steps/sample | DiffPC train | backprop train | standard PC train | "
-             "backprop / DiffPC (train) | DiffPC inference | backprop inference | "
+             "backprop / DiffPC (train) | DiffPC train, eager step (short runs) | "
+             "backprop / DiffPC (train, eager) | DiffPC inference | backprop inference | "
              "backprop / DiffPC (inference) | machine | source |",
-             "|---|---|---|---|---|---|---|---|---|---|---|"]
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for name, doc in load_bench(results):
         for row in doc["presets"]:
             t, i = row["train_samples_per_s"], row["infer_samples_per_s"]
             pc = f"{t['pc']:,.0f}" if "pc" in t else "-"
+            eager = t.get("diffpc-eager")
+            eager_cols = (f"{eager:,.0f} | {row['train_ratio_bp_over_diffpc_eager']:.1f}"
+                          if eager else "- | -")
             lines.append(
                 f"| {row['preset']} | {row['steps_per_sample']} | {t['diffpc']:,.0f} | "
                 f"{t['bp']:,.0f} | {pc} | {row['train_ratio_bp_over_diffpc']:.1f} | "
+                f"{eager_cols} | "
                 f"{i['diffpc']:,.0f} | {i['bp']:,.0f} | {row['infer_ratio_bp_over_diffpc']:.1f} "
                 f"| {_machine(doc)} | `docs/results/{name}` |")
     return "\n".join(lines) + "\n"

@@ -19,7 +19,14 @@ BENCH = {
                  "train_samples_per_s": {"diffpc": 4000.0, "bp": 36000.0, "pc": 5000.0},
                  "infer_samples_per_s": {"diffpc": 8000.0, "bp": 144000.0},
                  "train_ratio_bp_over_diffpc": 9.0, "infer_ratio_bp_over_diffpc": 18.0,
-                 "comm": {}}],
+                 "comm": {}},
+                {"preset": "fmnist-m", "arch": "784-1000-10", "batch_size": 256,
+                 "steps_per_sample": 120, "engine": "compiled",
+                 "train_samples_per_s": {"diffpc": 2000.0, "bp": 16000.0,
+                                         "diffpc-eager": 500.0},
+                 "infer_samples_per_s": {"diffpc": 4000.0, "bp": 40000.0},
+                 "train_ratio_bp_over_diffpc": 8.0, "train_ratio_bp_over_diffpc_eager": 32.0,
+                 "infer_ratio_bp_over_diffpc": 10.0, "comm": {}}],
     "fixed_point": {"preset": "mnist-s", "infer_batch": 1000,
                     "fixed_infer_samples_per_s": 6800.0, "onchip_train_samples_per_s": 40.0,
                     "onchip_samples": 20, "engine": "compiled"},
@@ -42,8 +49,10 @@ def test_blocks_are_generated_from_the_json(results):
             "<!-- report:sweep -->\n<!-- /report:sweep -->\nend\n")
     out = render(text, results)
     assert out.startswith("intro\n<!-- report:speed -->\n| preset |") and "old" not in out
-    assert ("| mnist-s | 75 | 4,000 | 36,000 | 5,000 | 9.0 | 8,000 | 144,000 | 18.0 | "
+    assert ("| mnist-s | 75 | 4,000 | 36,000 | 5,000 | 9.0 | - | - | 8,000 | 144,000 | 18.0 | "
             "Test CPU, 1 thread, torch 2.3.1 | `docs/results/bench-test.json` |") in out
+    assert ("| fmnist-m | 120 | 2,000 | 16,000 | - | 8.0 | 500 | 32.0 | 4,000 | 40,000 | "
+            "10.0 | Test CPU, 1 thread, torch 2.3.1 | `docs/results/bench-test.json` |") in out
     assert "| mnist-s | 6,800 samples/s (1000) | 40 samples/s |" in out
     assert "| 256 | 0 | 1,050 | 2,178 | 80.0 us | 25% |" in out
     assert out.endswith("end\n") and render(out, results) == out  # idempotent
