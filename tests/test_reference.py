@@ -118,13 +118,17 @@ def test_ternary_spike_and_gate_by_hand():
     assert s.tolist() == [0, 0, 0, -1] and new.tolist() == [0.0, 0.5, 1.0, 1.0]  # never <= 0
 
 
-@pytest.mark.parametrize("lib", ["numpy", "torch"])
+@pytest.mark.parametrize("lib", ["numpy", "torch", "torch-compiling"])
 @pytest.mark.parametrize("dtype", ["float32", "float64", "int64"])
-def test_spike_and_mask_helpers_equal_their_comparison_definitions(lib, dtype):
-    """``sign(d - clip(d, -T, T))`` and ``clip(sign(v), 0)`` against the comparisons they
-    replace, at the band's edges, one unit of least precision either side of them, and
-    at zero (signed zeros included)."""
+def test_spike_and_mask_helpers_equal_their_comparison_definitions(lib, dtype, monkeypatch):
+    """Each form of the spike rule and of ``1[v > 0]`` (NumPy; eager PyTorch's ``sign`` and
+    ``clip``; the comparisons PyTorch uses while ``torch.compile`` traces) against the
+    definitions, at the band's edges, one unit of least precision either side of them,
+    and at zero (signed zeros included)."""
+    from lava_diffpc.rules import arithmetic
     from lava_diffpc.rules.arithmetic import positive
+
+    monkeypatch.setattr(arithmetic, "_compiling", lambda: lib == "torch-compiling")
 
     T = 3 if dtype == "int64" else 0.375
     edges = [T, -T, 0.0, -0.0]

@@ -19,7 +19,9 @@ thresholds        ``T(k)`` in activation units     ``T_int(k) = T(k) * 2**F`` (e
 ``>>r`` is :func:`shift_round`, round half up. Everything here works unchanged on NumPy
 arrays and NumPy/Python scalars (the Lava process models, the on-chip trainer) and on
 PyTorch tensors, 0-d tensors included (the batched drivers, also under ``torch.compile``):
-only operators, comparisons and the ``clip`` method every array type has.
+operators, comparisons and the ``clip`` method every array type has, and for masks and
+signs the small helpers :func:`positive` and :func:`sign`, which pick the cheapest exact
+form for the array type (:func:`compare_directly`).
 
 Fixed-point scales (``F`` fractional bits, see :mod:`lava_diffpc.fixed_point`): a state
 ``v`` in activation units is the integer ``v * 2**F``; sums before saturation are formed in
@@ -31,6 +33,7 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+import torch
 
 Array = Any  # numpy.ndarray, NumPy/Python scalar or torch.Tensor
 
@@ -45,14 +48,30 @@ def as_int(v: Any) -> np.ndarray:
     return np.asarray(v, dtype=np.int64)
 
 
-def positive(v: Array) -> Array:
-    """``1[v > 0]`` as 0/1 in ``v``'s dtype (NumPy or PyTorch).
+def _not_compiling() -> bool:
+    return False
 
-    PyTorch: ``clip(sign(v), 0)``, two vectorised arithmetic operations; on the CPU a
-    comparison and the cast of its boolean result take several times as long (an eager
-    step spends most of its time in them)."""
+
+# True while torch.compile traces (dynamo folds it to a constant); torch >= 2.3
+_compiling = getattr(torch.compiler, "is_compiling", _not_compiling)
+
+
+def compare_directly(v: Array) -> bool:
+    """Whether masks of ``v`` are best made by comparisons: for NumPy values, and for
+    tensors traced by ``torch.compile`` (the comparison fuses into the kernel). Eager
+    PyTorch on the CPU takes several times as long for a comparison plus the cast of its
+    boolean result as for an arithmetic pass, so there :func:`positive` and the spike rule
+    use ``sign`` and ``clip`` instead; both forms give the same values."""
+    return isinstance(v, (np.ndarray, np.generic, int, float)) or _compiling()
+
+
+def positive(v: Array) -> Array:
+    """``1[v > 0]`` as 0/1 in ``v``'s dtype (NumPy or PyTorch); eager PyTorch computes it
+    as ``clip(sign(v), 0)`` (:func:`compare_directly`)."""
     if isinstance(v, (np.ndarray, np.generic, int, float)):
         return np.asarray(v > 0).astype(np.asarray(v).dtype)
+    if _compiling():
+        return (v > 0).to(v.dtype)
     return v.sign().clip(0)
 
 

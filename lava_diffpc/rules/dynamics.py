@@ -30,7 +30,7 @@ from __future__ import annotations
 
 from typing import Any, NamedTuple
 
-from lava_diffpc.rules.arithmetic import REAL, Arithmetic, positive, sign
+from lava_diffpc.rules.arithmetic import REAL, Arithmetic, compare_directly, positive, sign
 
 Array = Any  # numpy.ndarray or torch.Tensor
 
@@ -64,9 +64,13 @@ class LayerState(NamedTuple):
 def ternary_spike(diff: Array, threshold: Array) -> Array:
     """``sign(diff) * 1[|diff| > threshold]`` as -1/0/+1 in ``diff``'s dtype.
 
-    Computed as ``sign(diff - clip(diff, -T, T))``: three vectorised operations, exact in
-    both arithmetics (inside the band the difference is exactly 0; outside it has the sign
-    of ``diff``, since the difference of two distinct floats is never 0)."""
+    Made by comparisons, ``1[diff - T > 0] - 1[-T - diff > 0]``, where those are cheap
+    (:func:`~lava_diffpc.rules.arithmetic.compare_directly`), else as
+    ``sign(diff - clip(diff, -T, T))``, three arithmetic passes. Both are exact in both
+    arithmetics: a difference of two distinct floats is never 0 and has the sign of their
+    order, and inside the band ``diff - clip(diff)`` is exactly 0."""
+    if compare_directly(diff):
+        return positive(diff - threshold) - positive(-threshold - diff)
     return sign(diff - diff.clip(-threshold, threshold))
 
 
