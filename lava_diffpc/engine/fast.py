@@ -360,8 +360,8 @@ def _run(w: Wiring, x: torch.Tensor, clamp: torch.Tensor | None, steps: int, dro
     def rest(l: int, k: int, learning: bool) -> _Still | None:
         """Layer l at rest from step k on (its state now; :func:`rest_windows`), or None."""
         c = clamp if (learning and l == top) else None
-        if bool(kern.layer_still(*layers[l - 1], c, vals.floor[k], vals.gamma[k], arith=arith,
-                               learning=learning)):
+        if bool(kern.layer_still(*layers[l - 1], c, vals.floor[k], vals.gamma[k],
+                                 arith=arith, learning=learning)):
             return _Still(vals.gamma_values[k], learning, vals.until[k])
         return None
 
