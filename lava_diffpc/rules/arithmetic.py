@@ -36,6 +36,7 @@ import numpy as np
 import torch
 
 Array = Any  # numpy.ndarray, NumPy/Python scalar or torch.Tensor
+NUMPY_VALUES = (np.ndarray, np.generic, int, float)  # what the NumPy forms handle
 
 STATE_BITS = 24
 STATE_MIN = -(1 << (STATE_BITS - 1))
@@ -62,13 +63,13 @@ def compare_directly(v: Array) -> bool:
     PyTorch on the CPU takes several times as long for a comparison plus the cast of its
     boolean result as for an arithmetic pass, so there :func:`positive` and the spike rule
     use ``sign`` and ``clip`` instead; both forms give the same values."""
-    return isinstance(v, (np.ndarray, np.generic, int, float)) or _compiling()
+    return isinstance(v, NUMPY_VALUES) or _compiling()
 
 
 def positive(v: Array) -> Array:
     """``1[v > 0]`` as 0/1 in ``v``'s dtype (NumPy or PyTorch); eager PyTorch computes it
     as ``clip(sign(v), 0)`` (:func:`compare_directly`)."""
-    if isinstance(v, (np.ndarray, np.generic, int, float)):
+    if isinstance(v, NUMPY_VALUES):
         return np.asarray(v > 0).astype(np.asarray(v).dtype)
     if _compiling():
         return (v > 0).to(v.dtype)
@@ -77,7 +78,7 @@ def positive(v: Array) -> Array:
 
 def sign(v: Array) -> Array:
     """``sign(v)``: -1, 0 or +1 in ``v``'s dtype (NumPy or PyTorch)."""
-    if isinstance(v, (np.ndarray, np.generic, int, float)):
+    if isinstance(v, NUMPY_VALUES):
         return np.sign(v)
     return v.sign()
 
