@@ -120,13 +120,17 @@ def test_ternary_spike_and_gate_by_hand():
 
 @pytest.mark.parametrize("lib", ["numpy", "torch", "torch-compiling"])
 @pytest.mark.parametrize("dtype", ["float32", "float64", "int64"])
-def test_spike_and_mask_helpers_equal_their_comparison_definitions(lib, dtype, monkeypatch):
-    """Each form of the spike rule and of ``1[v > 0]`` (NumPy; eager PyTorch's ``sign`` and
-    ``clip``; the comparisons PyTorch uses while ``torch.compile`` traces) against the
-    definitions, at the band's edges, one unit of least precision either side of them,
-    and at zero (signed zeros included)."""
+@pytest.mark.parametrize("kind", ["number", "0-d", "per-element"])
+def test_spike_and_mask_helpers_equal_their_comparison_definitions(lib, dtype, kind,
+                                                                    monkeypatch):
+    """Each form of the spike rule, of ``1[v > 0]``, of the dead zone ``v - clip(v, -T, T)``
+    and of a state moved by spikes ``v + T s`` (NumPy; eager PyTorch's ``sign``,
+    ``softshrink`` and ``addcmul``; the comparisons PyTorch uses while ``torch.compile``
+    traces) against the definitions, with the threshold as a number, a 0-d array (the
+    engines' form) and one per element, at the band's edges, one unit of least precision
+    either side of them, and at zero (signed zeros included)."""
     from lava_diffpc.rules import arithmetic
-    from lava_diffpc.rules.arithmetic import positive
+    from lava_diffpc.rules.arithmetic import add_spikes, dead_zone, positive
 
     monkeypatch.setattr(arithmetic, "_compiling", lambda: lib == "torch-compiling")
 
@@ -141,15 +145,25 @@ def test_spike_and_mask_helpers_equal_their_comparison_definitions(lib, dtype, m
     rng = np.random.default_rng(0)
     noise = (rng.integers(-9, 10, 64) if dtype == "int64" else rng.normal(0, 1, 64)).tolist()
     values = np.array(edges + base + noise, dtype=dtype)
+    t_np = np.asarray(T, dtype=dtype)
     expected_spike = (values > T).astype(np.int64) - (values < -T).astype(np.int64)
     expected_positive = (values > 0).astype(np.int64)
+    expected_dead = values - np.clip(values, -t_np, t_np)
+    spikes = expected_spike.astype(dtype)
+    expected_moved = values + t_np * spikes
     arr = values if lib == "numpy" else torch.from_numpy(values)
-    spike, pos = ternary_spike(arr, T), positive(arr)
-    spike = np.asarray(spike)
-    pos = np.asarray(pos)
-    assert spike.dtype == values.dtype and pos.dtype == values.dtype
-    assert spike.tolist() == expected_spike.tolist()
-    assert pos.tolist() == expected_positive.tolist()
+    as_lib = np.asarray if lib == "numpy" else torch.from_numpy
+    threshold = {"number": T, "0-d": as_lib(t_np[()] if lib == "numpy" else t_np),
+                 "per-element": as_lib(np.full_like(values, T))}[kind]
+    got = {"spike": ternary_spike(arr, threshold), "positive": positive(arr),
+           "dead zone": dead_zone(arr, threshold),
+           "moved": add_spikes(arr, threshold, as_lib(spikes))}
+    got = {name: np.asarray(v) for name, v in got.items()}
+    assert all(v.dtype == values.dtype for v in got.values())
+    assert got["spike"].tolist() == expected_spike.tolist()
+    assert got["positive"].tolist() == expected_positive.tolist()
+    assert got["dead zone"].tolist() == expected_dead.tolist()
+    assert got["moved"].tolist() == expected_moved.tolist()
 
 
 def test_spike_counting_and_bits_on_a_hand_made_spike_train():

@@ -19,9 +19,10 @@ thresholds        ``T(k)`` in activation units     ``T_int(k) = T(k) * 2**F`` (e
 ``>>r`` is :func:`shift_round`, round half up. Everything here works unchanged on NumPy
 arrays and NumPy/Python scalars (the Lava process models, the on-chip trainer) and on
 PyTorch tensors, 0-d tensors included (the batched drivers, also under ``torch.compile``):
-operators, comparisons and the ``clip`` method every array type has, and for masks and
-signs the small helpers :func:`positive` and :func:`sign`, which pick the cheapest exact
-form for the array type (:func:`compare_directly`).
+operators, comparisons and the ``clip`` method every array type has, and for masks,
+signs, the spike rule's dead zone and spike-driven moves the small helpers
+:func:`positive`, :func:`sign`, :func:`dead_zone` and :func:`add_spikes`, which pick the
+cheapest exact form for the array type (:func:`compare_directly`).
 
 Fixed-point scales (``F`` fractional bits, see :mod:`lava_diffpc.fixed_point`): a state
 ``v`` in activation units is the integer ``v * 2**F``; sums before saturation are formed in
@@ -62,7 +63,8 @@ def compare_directly(v: Array) -> bool:
     tensors traced by ``torch.compile`` (the comparison fuses into the kernel). Eager
     PyTorch on the CPU takes several times as long for a comparison plus the cast of its
     boolean result as for an arithmetic pass, so there :func:`positive` and the spike rule
-    use ``sign`` and ``clip`` instead; both forms give the same values."""
+    use ``sign``, ``clip`` and :func:`dead_zone` instead; both forms give the same
+    values."""
     return isinstance(v, NUMPY_VALUES) or _compiling()
 
 
@@ -81,6 +83,51 @@ def sign(v: Array) -> Array:
     if isinstance(v, NUMPY_VALUES):
         return np.sign(v)
     return v.sign()
+
+
+def dead_zone(v: Array, t: Array) -> Array:
+    """``v - clip(v, -t, t)``: 0 where ``|v| <= t``, else ``v - t`` or ``v + t``.
+
+    Eager PyTorch on the CPU computes it in one pass, ``softshrink(v, t)`` (the same
+    formula), with ``t`` as a plain number where it is one value: there a clip to a 0-d
+    tensor bound takes about ten times as long as one to a number. Elsewhere it is the
+    two passes of the definition.
+    """
+    eager_cpu = isinstance(v, torch.Tensor) and v.device.type == "cpu" and not _compiling()
+    bound = _one_number(t) if eager_cpu else None
+    if bound is None:
+        return v - v.clip(-t, t)
+    if v.is_floating_point():
+        return torch.nn.functional.softshrink(v, bound)
+    return v - v.clip(-bound, bound)
+
+
+def add_spikes(base: Array, t: Array, spikes: Array) -> Array:
+    """``base + t * spikes`` for ternary ``spikes`` (-1, 0, +1): a state moved by ``t``.
+
+    ``t * spikes`` is exact, so the sum is rounded once in every form; eager PyTorch forms
+    it in one pass (``torch.addcmul``, or ``torch.add`` with ``alpha = t`` for a plain
+    number) instead of two.
+    """
+    if isinstance(base, torch.Tensor) and not _compiling():
+        if isinstance(t, torch.Tensor):
+            return torch.addcmul(base, spikes, t)
+        if isinstance(t, (int, float, np.generic)):
+            return torch.add(base, spikes, alpha=t.item() if isinstance(t, np.generic) else t)
+    return base + t * spikes
+
+
+def _one_number(t: Array) -> int | float | None:
+    """``t`` as a Python number when it holds one value on the CPU (a Python or NumPy
+    scalar, a one-element CPU tensor), else None (a tensor of thresholds, a GPU value:
+    reading it would wait for the device)."""
+    if isinstance(t, (int, float)):
+        return t
+    if isinstance(t, np.generic):
+        return t.item()
+    if isinstance(t, torch.Tensor) and t.numel() == 1 and t.device.type == "cpu":
+        return t.item()
+    return None
 
 
 def is_floating(v: Array) -> bool:

@@ -30,7 +30,15 @@ from __future__ import annotations
 
 from typing import Any, NamedTuple
 
-from lava_diffpc.rules.arithmetic import REAL, Arithmetic, compare_directly, positive, sign
+from lava_diffpc.rules.arithmetic import (
+    REAL,
+    Arithmetic,
+    add_spikes,
+    compare_directly,
+    dead_zone,
+    positive,
+    sign,
+)
 
 Array = Any  # numpy.ndarray or torch.Tensor
 
@@ -65,13 +73,14 @@ def ternary_spike(diff: Array, threshold: Array) -> Array:
     """``sign(diff) * 1[|diff| > threshold]`` as -1/0/+1 in ``diff``'s dtype.
 
     Made by comparisons, ``1[diff - T > 0] - 1[-T - diff > 0]``, where those are cheap
-    (:func:`~lava_diffpc.rules.arithmetic.compare_directly`), else as
-    ``sign(diff - clip(diff, -T, T))``, three arithmetic passes. Both are exact in both
-    arithmetics: a difference of two distinct floats is never 0 and has the sign of their
-    order, and inside the band ``diff - clip(diff)`` is exactly 0."""
+    (:func:`~lava_diffpc.rules.arithmetic.compare_directly`), else as the sign of the
+    dead zone ``diff - clip(diff, -T, T)`` (:func:`~lava_diffpc.rules.arithmetic.dead_zone`,
+    one pass in eager PyTorch). Both are exact in both arithmetics: a difference of two
+    distinct floats is never 0 and has the sign of their order, and inside the band the
+    dead zone is exactly 0."""
     if compare_directly(diff):
         return positive(diff - threshold) - positive(-threshold - diff)
-    return sign(diff - diff.clip(-threshold, threshold))
+    return sign(dead_zone(diff, threshold))
 
 
 def track(target: Array, announced: Array, threshold: Array, gate: bool,
@@ -83,8 +92,8 @@ def track(target: Array, announced: Array, threshold: Array, gate: bool,
     """
     s = ternary_spike(target - announced, threshold)
     if gate:
-        s = s * positive(announced + threshold * s)
-    return arith.sat(announced + threshold * s), s
+        s = s * positive(add_spikes(announced, threshold, s))
+    return arith.sat(add_spikes(announced, threshold, s)), s
 
 
 def reset_layer(bias: Array, like: Array) -> LayerState:
