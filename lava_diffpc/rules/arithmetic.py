@@ -112,8 +112,9 @@ def add_spikes(base: Array, t: Array, spikes: Array) -> Array:
     if isinstance(base, torch.Tensor) and not _compiling():
         if isinstance(t, torch.Tensor):
             return torch.addcmul(base, spikes, t)
-        if isinstance(t, (int, float, np.generic)):
-            return torch.add(base, spikes, alpha=t.item() if isinstance(t, np.generic) else t)
+        number = _one_number(t)
+        if number is not None:
+            return torch.add(base, spikes, alpha=number)
     return base + t * spikes
 
 
