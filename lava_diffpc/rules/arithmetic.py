@@ -19,10 +19,10 @@ thresholds        ``T(k)`` in activation units     ``T_int(k) = T(k) * 2**F`` (e
 ``>>r`` is :func:`shift_round`, round half up. Everything here works unchanged on NumPy
 arrays and NumPy/Python scalars (the Lava process models, the on-chip trainer) and on
 PyTorch tensors, 0-d tensors included (the batched drivers, also under ``torch.compile``):
-operators, comparisons and the ``clip`` method every array type has, and for masks,
-signs, the spike rule's dead zone and spike-driven moves the small helpers
-:func:`positive`, :func:`sign`, :func:`dead_zone` and :func:`add_spikes`, which pick the
-cheapest exact form for the array type (:func:`compare_directly`).
+operators, comparisons and the ``clip`` method every array type has, and for masks, the
+spike rule's dead zone and spike-driven moves the small helpers :func:`positive`,
+:func:`dead_zone` and :func:`add_spikes`, which pick the cheapest exact form for the array
+type (:func:`compare_directly`).
 
 Fixed-point scales (``F`` fractional bits, see :mod:`lava_diffpc.fixed_point`): a state
 ``v`` in activation units is the integer ``v * 2**F``; sums before saturation are formed in
@@ -76,13 +76,6 @@ def positive(v: Array) -> Array:
     if _compiling():
         return (v > 0).to(v.dtype)
     return v.sign().clip(0)
-
-
-def sign(v: Array) -> Array:
-    """``sign(v)``: -1, 0 or +1 in ``v``'s dtype (NumPy or PyTorch)."""
-    if isinstance(v, NUMPY_VALUES):
-        return np.sign(v)
-    return v.sign()
 
 
 def dead_zone(v: Array, t: Array) -> Array:

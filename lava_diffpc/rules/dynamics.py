@@ -37,7 +37,6 @@ from lava_diffpc.rules.arithmetic import (
     compare_directly,
     dead_zone,
     positive,
-    sign,
 )
 
 Array = Any  # numpy.ndarray or torch.Tensor
@@ -80,7 +79,7 @@ def ternary_spike(diff: Array, threshold: Array) -> Array:
     dead zone is exactly 0."""
     if compare_directly(diff):
         return positive(diff - threshold) - positive(-threshold - diff)
-    return sign(dead_zone(diff, threshold))
+    return dead_zone(diff, threshold).sign()  # eager PyTorch only
 
 
 def track(target: Array, announced: Array, threshold: Array, gate: bool,
