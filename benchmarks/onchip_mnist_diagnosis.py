@@ -18,6 +18,10 @@ learning engine):
   one random number per synapse (in every matrix, or in one), not the engine's shared one;
 * ``exact``: no rounding at all: a float copy of each matrix accumulates ``y x 2**-R``
   exactly and the mantissas are its nearest integers (the bound for any rounding scheme);
+  ``exact-wide`` the same without the +-127 range, so a weight grows past its initial
+  exponent's reach (what neither rounding nor headroom can give: the 8-bit range is the
+  only difference from ``exact``). Its ``saturated`` counts, per sample, the synapses
+  outside +-127 (the updates a clip would have cut), as for the other variants;
 * ``hidden-err-shift-2``: hidden layers send their error factor in units of ``2**(2 - F)``
   (8x finer than the output layer's ``2**(5 - F)``), ``hidden-err-shift-2-per-synapse`` the
   same with per-synapse rounding;
@@ -63,6 +67,8 @@ VARIANTS: dict[str, tuple[str, bool]] = {  # name: (what changes, expressible in
     "per-synapse-layer1": ("one random number per synapse, first matrix only", False),
     "per-synapse-layer2": ("one random number per synapse, output matrix only", False),
     "exact": ("no rounding: exact accumulation, nearest mantissa", False),
+    "exact-wide": ("no rounding and no weight range: exact accumulation, nearest integer "
+                   "mantissa of any size", False),
     "hidden-err-shift-2": ("hidden error factor 8x finer (error shift 2)", True),
     "hidden-err-shift-2-per-synapse": ("hidden error shift 2 and per-synapse rounding", False),
     "output-headroom-1": ("one bit of weight headroom, output matrix only", True),
@@ -118,10 +124,12 @@ def run(variant: str, data_dir: str, limit: int) -> dict:
             x = fl.pre_trace_from_state(pre, p)
             y = fl.error_factor(st.e_T[0], err_shifts[l])
             big_r = r[l] + fl.PRODUCT_DROP_BITS
-            if variant == "exact":
-                shadow[l] = np.clip(shadow[l] + np.outer(y, x) * 2.0**-big_r,
-                                    -fl.WEIGHT_MAX - 0.49, fl.WEIGHT_MAX + 0.49)
-                q.weights[l], n_sat = np.rint(shadow[l]).astype(np.int64), 0
+            if variant.startswith("exact"):
+                shadow[l] = shadow[l] + np.outer(y, x) * 2.0**-big_r
+                n_sat = int(np.count_nonzero(np.abs(np.rint(shadow[l])) > fl.WEIGHT_MAX))
+                if variant == "exact":
+                    shadow[l] = np.clip(shadow[l], -fl.WEIGHT_MAX - 0.49, fl.WEIGHT_MAX + 0.49)
+                q.weights[l] = np.rint(shadow[l]).astype(np.int64)
             elif l in per_synapse:
                 q.weights[l], n_sat = per_synapse_update(q.weights[l], x, y, big_r, rngs[l])
             else:

@@ -30,6 +30,12 @@ the results folder. Blocks:
     test accuracy after every epoch of the on-chip rule's runs and of the float runs stored
     beside them (the training runs of ``*onchip*.json`` files), with each run's update:
     the rule's learning rate ``2**-lr_shift`` and weight headroom, or the float optimiser;
+``onchip-gaps``
+    per on-chip run of those files, its test accuracy minus that of the float reference of
+    the same file (the same training images) epoch by epoch, in points: against the
+    per-sample SGD run at the rule's learning rate (``sgd``, batch 1, constant
+    ``2**-lr_shift``) and against the AdamW run; where a file holds several, the one with
+    the most epochs;
 ``onchip-diagnosis``
     the on-chip rule with one part of its update replaced at a time (the ``*diagnosis*.json``
     files written by ``benchmarks/onchip_mnist_diagnosis.py``): what changed, whether Lava's
@@ -313,6 +319,52 @@ def onchip_epochs_table(results: Path) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _onchip_reference(runs: list[tuple[str, str, dict[str, Any]]], onchip: dict[str, Any],
+                      kind: str) -> tuple[str, dict[str, Any]] | None:
+    """The float run of ``runs`` that an on-chip run is measured against (``onchip-gaps``):
+    ``kind`` ``sgd`` is per-sample SGD at the rule's constant rate, ``adamw`` AdamW; the
+    one with the most epochs (then the first by name) among those with the same training
+    images. None when the file holds none."""
+    def matches(opts: dict[str, Any]) -> bool:
+        if opts.get("rule") == "onchip" or opts.get("optimizer") != kind:
+            return False
+        if kind == "sgd":
+            return (opts.get("batch_size") == 1 and opts.get("lr_schedule") == "constant"
+                    and opts.get("lr") == 2.0 ** -onchip["options"]["lr_shift"])
+        return True
+
+    same = sorted((name, run) for _, name, run in runs if matches(run["options"])
+                  and run.get("n_train") == onchip.get("n_train"))
+    return max(same, key=lambda nr: len(nr[1]["diffpc"]["history"]), default=None)
+
+
+def onchip_gaps_table(results: Path) -> str:
+    """Markdown: per on-chip run, test accuracy minus its float references' per epoch."""
+    by_file: dict[str, list[tuple[str, str, dict[str, Any]]]] = {}
+    for file, name, run in training_runs(results):
+        if "onchip" in file:
+            by_file.setdefault(file, []).append((file, name, run))
+    rows = []
+    for file, runs in by_file.items():
+        for _, name, run in runs:
+            if run["options"].get("rule") != "onchip":
+                continue
+            for kind in ("sgd", "adamw"):
+                ref = _onchip_reference(runs, run, kind)
+                if ref is not None:
+                    rows.append((file, name, ref[0], [h["test_acc"] for h in
+                                 run["onchip"]["history"]],
+                                 [h["test_acc"] for h in ref[1]["diffpc"]["history"]]))
+    width = max((min(len(a), len(b)) for *_, a, b in rows), default=0)
+    lines = ["| on-chip run | float reference | " + "".join(f"epoch {e} | " for e in
+             range(1, width + 1)) + "source |", "|---|---|" + "---|" * width + "---|"]
+    for file, name, ref, onchip, floats in rows:
+        gaps = [f"{100 * (a - b):+.2f}" for a, b in zip(onchip, floats)]
+        lines.append(f"| {name} | {ref} | " + " | ".join(gaps + ["-"] * (width - len(gaps)))
+                     + f" | `docs/results/{file}` |")
+    return "\n".join(lines) + "\n"
+
+
 def onchip_diagnosis_table(results: Path) -> str:
     """Markdown: one row per variant of the ``*diagnosis*.json`` files, as stored."""
     lines = ["| variant | what changes | engine can express it | training images | "
@@ -375,7 +427,8 @@ def precision_table(results: Path) -> str:
 BLOCKS: dict[str, Callable[[Path], str]] = {
     "speed": speed_table, "fixed": fixed_table, "sweep": sweep_table, "runs": runs_table,
     "seeds": seeds_table, "paper": paper_table, "onchip": onchip_table,
-    "onchip-epochs": onchip_epochs_table, "onchip-diagnosis": onchip_diagnosis_table,
+    "onchip-epochs": onchip_epochs_table, "onchip-gaps": onchip_gaps_table,
+    "onchip-diagnosis": onchip_diagnosis_table,
     "align": align_table, "precision": precision_table,
 }
 

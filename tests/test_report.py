@@ -182,6 +182,33 @@ def test_onchip_epochs_table_lists_every_epoch_and_the_update(results):
     assert "| other |" not in out
 
 
+def test_onchip_gaps_pair_each_onchip_run_with_the_float_runs_of_its_file(results):
+    def run(opts, model, accs, n_train=60000):
+        return {"options": opts, "n_train": n_train,
+                model: {"history": [{"test_acc": a} for a in accs],
+                        "final_test_acc": accs[-1], "epochs_done": len(accs)}}
+    onchip = run({"rule": "onchip", "lr_shift": 7, "headroom": 0, "err_shift": 4}, "onchip",
+                 [0.95, 0.965, 0.97])
+    sgd = {"rule": "local", "optimizer": "sgd", "lr": 0.0078125, "lr_schedule": "constant",
+           "batch_size": 1}
+    adamw = {"rule": "local", "optimizer": "adamw", "lr": 0.001, "lr_schedule": "cosine",
+             "batch_size": 256}
+    runs = {"chip": onchip,
+            "sgd-short": run(sgd, "diffpc", [0.96]),
+            "sgd-long": run(sgd, "diffpc", [0.961, 0.9755]),  # the most epochs: chosen
+            "sgd-other-rate": run({**sgd, "lr": 0.015625}, "diffpc", [0.99, 0.99, 0.99]),
+            "sgd-fewer-images": run(sgd, "diffpc", [0.9, 0.9, 0.9], n_train=10000),
+            "adam": run(adamw, "diffpc", [0.955, 0.96, 0.972])}
+    (results / "cpu-onchip-study.json").write_text(json.dumps({"runs": runs}))
+    out = render("<!-- report:onchip-gaps -->\n<!-- /report:onchip-gaps -->\n", results)
+    assert "| on-chip run | float reference | epoch 1 | epoch 2 | epoch 3 | source |" in out
+    assert ("| chip | sgd-long | -1.10 | -1.05 | - | `docs/results/cpu-onchip-study.json` |"
+            in out)
+    assert ("| chip | adam | -0.50 | +0.50 | -0.20 | `docs/results/cpu-onchip-study.json` |"
+            in out)
+    assert out.count("| chip |") == 2
+
+
 def test_onchip_diagnosis_table_lists_every_variant_as_stored(results):
     runs = {"engine": {"change": "none", "engine_expressible": True, "test_acc": 0.9264,
                        "saturated": [2311, 7344], "train_samples": 10000},
