@@ -22,6 +22,10 @@ learning engine):
   exponent's reach (what neither rounding nor headroom can give: the 8-bit range is the
   only difference from ``exact``). Its ``saturated`` counts, per sample, the synapses
   outside +-127 (the updates a clip would have cut), as for the other variants;
+  ``exact-factors`` like ``exact`` with the update's factors unquantised: ``x_A`` and
+  ``e_T`` as the fixed-point states hold them, not rounded to the 7-bit trace and the
+  8-bit error factor nor clipped to their ranges (what is left is the fixed-point network
+  itself: its states, spikes and 8-bit weights);
 * ``hidden-err-shift-2``: hidden layers send their error factor in units of ``2**(2 - F)``
   (8x finer than the output layer's ``2**(5 - F)``), ``hidden-err-shift-2-per-synapse`` the
   same with per-synapse rounding;
@@ -69,6 +73,8 @@ VARIANTS: dict[str, tuple[str, bool]] = {  # name: (what changes, expressible in
     "exact": ("no rounding: exact accumulation, nearest mantissa", False),
     "exact-wide": ("no rounding and no weight range: exact accumulation, nearest integer "
                    "mantissa of any size", False),
+    "exact-factors": ("no rounding and unquantised factors: exact accumulation of "
+                      "e_T x_A as the states hold them", False),
     "hidden-err-shift-2": ("hidden error factor 8x finer (error shift 2)", True),
     "hidden-err-shift-2-per-synapse": ("hidden error shift 2 and per-synapse rounding", False),
     "output-headroom-1": ("one bit of weight headroom, output matrix only", True),
@@ -123,11 +129,13 @@ def run(variant: str, data_dir: str, limit: int) -> dict:
         for l, (pre, st) in enumerate(zip(pres, res.states)):
             x = fl.pre_trace_from_state(pre, p)
             y = fl.error_factor(st.e_T[0], err_shifts[l])
+            if variant == "exact-factors":  # the states themselves, in the factors' units
+                x, y = pre / 2.0**p, st.e_T[0] / 2.0 ** err_shifts[l]
             big_r = r[l] + fl.PRODUCT_DROP_BITS
             if variant.startswith("exact"):
                 shadow[l] = shadow[l] + np.outer(y, x) * 2.0**-big_r
                 n_sat = int(np.count_nonzero(np.abs(np.rint(shadow[l])) > fl.WEIGHT_MAX))
-                if variant == "exact":
+                if variant != "exact-wide":
                     shadow[l] = np.clip(shadow[l], -fl.WEIGHT_MAX - 0.49, fl.WEIGHT_MAX + 0.49)
                 q.weights[l] = np.rint(shadow[l]).astype(np.int64)
             elif l in per_synapse:
