@@ -319,12 +319,12 @@ def onchip_epochs_table(results: Path) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _onchip_reference(runs: list[tuple[str, str, dict[str, Any]]], onchip: dict[str, Any],
+def _onchip_reference(runs: list[tuple[str, dict[str, Any]]], onchip: dict[str, Any],
                       kind: str) -> tuple[str, dict[str, Any]] | None:
-    """The float run of ``runs`` that an on-chip run is measured against (``onchip-gaps``):
-    ``kind`` ``sgd`` is per-sample SGD at the rule's constant rate, ``adamw`` AdamW; the
-    one with the most epochs (then the first by name) among those with the same training
-    images. None when the file holds none."""
+    """The float run of ``runs`` (``(name, results)`` of one file) that an on-chip run is
+    measured against (``onchip-gaps``): ``kind`` ``sgd`` is per-sample SGD at the rule's
+    constant rate, ``adamw`` AdamW; the one with the most epochs (then the first by name)
+    among those with the same training images. None when the file holds none."""
     def matches(opts: dict[str, Any]) -> bool:
         if opts.get("rule") == "onchip" or opts.get("optimizer") != kind:
             return False
@@ -333,20 +333,20 @@ def _onchip_reference(runs: list[tuple[str, str, dict[str, Any]]], onchip: dict[
                     and opts.get("lr") == 2.0 ** -onchip["options"]["lr_shift"])
         return True
 
-    same = sorted((name, run) for _, name, run in runs if matches(run["options"])
+    same = sorted((name, run) for name, run in runs if matches(run["options"])
                   and run.get("n_train") == onchip.get("n_train"))
     return max(same, key=lambda nr: len(nr[1]["diffpc"]["history"]), default=None)
 
 
 def onchip_gaps_table(results: Path) -> str:
     """Markdown: per on-chip run, test accuracy minus its float references' per epoch."""
-    by_file: dict[str, list[tuple[str, str, dict[str, Any]]]] = {}
+    by_file: dict[str, list[tuple[str, dict[str, Any]]]] = {}
     for file, name, run in training_runs(results):
         if "onchip" in file:
-            by_file.setdefault(file, []).append((file, name, run))
+            by_file.setdefault(file, []).append((name, run))
     rows = []
     for file, runs in by_file.items():
-        for _, name, run in runs:
+        for name, run in runs:
             if run["options"].get("rule") != "onchip":
                 continue
             for kind in ("sgd", "adamw"):
