@@ -32,10 +32,14 @@ the results folder. Blocks:
     the rule's learning rate ``2**-lr_shift`` and weight headroom, or the float optimiser;
 ``onchip-gaps``
     per on-chip run of those files, its test accuracy minus that of the float reference of
-    the same file (the same training images) epoch by epoch, in points: against the
+    the same file (the same training images and seed) epoch by epoch, in points: against the
     per-sample SGD run at the rule's learning rate (``sgd``, batch 1, constant
     ``2**-lr_shift``) and against the AdamW run; where a file holds several, the one with
     the most epochs;
+``onchip-seeds``
+    per update of those files trained with several seeds: test accuracy per epoch as mean
+    +- sample std over the seeds, and for the on-chip rule its difference to per-sample SGD
+    with the same seed;
 ``onchip-diagnosis``
     the on-chip rule with one part of its update replaced at a time (the ``*diagnosis*.json``
     files written by ``benchmarks/onchip_mnist_diagnosis.py``): what changed, whether Lava's
@@ -61,6 +65,7 @@ from __future__ import annotations
 
 import json
 import re
+import statistics
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -324,7 +329,7 @@ def _onchip_reference(runs: list[tuple[str, dict[str, Any]]], onchip: dict[str, 
     """The float run of ``runs`` (``(name, results)`` of one file) that an on-chip run is
     measured against (``onchip-gaps``): ``kind`` ``sgd`` is per-sample SGD at the rule's
     constant rate, ``adamw`` AdamW; the one with the most epochs (then the first by name)
-    among those with the same training images. None when the file holds none."""
+    among those with the same training images and seed. None when the file holds none."""
     def matches(opts: dict[str, Any]) -> bool:
         if opts.get("rule") == "onchip" or opts.get("optimizer") != kind:
             return False
@@ -334,33 +339,90 @@ def _onchip_reference(runs: list[tuple[str, dict[str, Any]]], onchip: dict[str, 
         return True
 
     same = sorted((name, run) for name, run in runs if matches(run["options"])
-                  and run.get("n_train") == onchip.get("n_train"))
+                  and run.get("n_train") == onchip.get("n_train")
+                  and run["options"].get("seed") == onchip["options"].get("seed"))
     return max(same, key=lambda nr: len(nr[1]["diffpc"]["history"]), default=None)
 
 
-def onchip_gaps_table(results: Path) -> str:
-    """Markdown: per on-chip run, test accuracy minus its float references' per epoch."""
+def _onchip_files(results: Path) -> dict[str, list[tuple[str, dict[str, Any]]]]:
+    """``(name, results)`` of the training runs of every ``*onchip*.json`` file, by file."""
     by_file: dict[str, list[tuple[str, dict[str, Any]]]] = {}
     for file, name, run in training_runs(results):
         if "onchip" in file:
             by_file.setdefault(file, []).append((name, run))
+    return by_file
+
+
+def _test_accs(run: dict[str, Any]) -> list[float]:
+    return [h["test_acc"] for h in (run.get("onchip") or run["diffpc"])["history"]]
+
+
+def onchip_gaps_table(results: Path) -> str:
+    """Markdown: per on-chip run, test accuracy minus its float references' per epoch."""
     rows = []
-    for file, runs in by_file.items():
+    for file, runs in _onchip_files(results).items():
         for name, run in runs:
             if run["options"].get("rule") != "onchip":
                 continue
             for kind in ("sgd", "adamw"):
                 ref = _onchip_reference(runs, run, kind)
                 if ref is not None:
-                    rows.append((file, name, ref[0], [h["test_acc"] for h in
-                                 run["onchip"]["history"]],
-                                 [h["test_acc"] for h in ref[1]["diffpc"]["history"]]))
+                    rows.append((file, name, ref[0], _test_accs(run), _test_accs(ref[1])))
     width = max((min(len(a), len(b)) for *_, a, b in rows), default=0)
     lines = ["| on-chip run | float reference | " + "".join(f"epoch {e} | " for e in
              range(1, width + 1)) + "source |", "|---|---|" + "---|" * width + "---|"]
     for file, name, ref, onchip, floats in rows:
         gaps = [f"{100 * (a - b):+.2f}" for a, b in zip(onchip, floats)]
         lines.append(f"| {name} | {ref} | " + " | ".join(gaps + ["-"] * (width - len(gaps)))
+                     + f" | `docs/results/{file}` |")
+    return "\n".join(lines) + "\n"
+
+
+def _spread(values: list[float], fmt: str) -> str:
+    """``mean +- sample std (count)`` of ``values`` in points, ``-`` when there are none."""
+    if not values:
+        return "-"
+    if len(values) == 1:
+        return f"{100 * values[0]:{fmt}} (1)"
+    mean, std = 100 * statistics.mean(values), 100 * statistics.stdev(values)
+    return f"{mean:{fmt}} +- {std:.2f} ({len(values)})"
+
+
+def onchip_seeds_table(results: Path) -> str:
+    """Markdown: per update of an ``*onchip*.json`` file trained with two seeds or more, the
+    test accuracy per epoch as mean +- sample std over its seeds (count: the seeds that
+    reached the epoch; per seed the run with the most epochs), and for the on-chip rule
+    also its difference to the per-sample SGD run of the same seed (``onchip-gaps``)."""
+    rows, width = [], 0
+    for file, runs in _onchip_files(results).items():
+        groups: dict[tuple[str, Any], dict[Any, tuple[str, dict[str, Any]]]] = {}
+        for name, run in sorted(runs, key=lambda nr: nr[0]):
+            seeds = groups.setdefault((_update_rule(run["options"]), run.get("n_train")), {})
+            seed, best = run["options"].get("seed"), seeds.get(run["options"].get("seed"))
+            if best is None or len(_test_accs(run)) > len(_test_accs(best[1])):
+                seeds[seed] = (name, run)
+        for (update, n_train), seeds in groups.items():
+            if len(seeds) < 2:
+                continue
+            accs = [_test_accs(run) for _, run in seeds.values()]
+            label = f"{update}, seeds {', '.join(str(s) for s in sorted(seeds))}"
+            rows.append((file, label, n_train, accs, ".2f"))
+            gaps = []
+            for _, run in seeds.values():
+                ref = (_onchip_reference(runs, run, "sgd")
+                       if run["options"].get("rule") == "onchip" else None)
+                if ref is not None:
+                    gaps.append([a - b for a, b in zip(_test_accs(run), _test_accs(ref[1]))])
+            if gaps:
+                rows.append((file, f"{label}: minus float SGD of the same seed", n_train,
+                             gaps, "+.2f"))
+            width = max([width] + [len(a) for a in accs])
+    lines = ["| update | training images | " + "".join(f"epoch {e} | " for e in
+             range(1, width + 1)) + "source |", "|---|---|" + "---|" * width + "---|"]
+    for file, label, n_train, values, fmt in rows:
+        cells = [_spread([v[e] for v in values if len(v) > e], fmt) for e in range(width)]
+        images = "-" if n_train is None else f"{n_train:,}"
+        lines.append(f"| {label} | {images} | " + " | ".join(cells)
                      + f" | `docs/results/{file}` |")
     return "\n".join(lines) + "\n"
 
@@ -428,6 +490,7 @@ BLOCKS: dict[str, Callable[[Path], str]] = {
     "speed": speed_table, "fixed": fixed_table, "sweep": sweep_table, "runs": runs_table,
     "seeds": seeds_table, "paper": paper_table, "onchip": onchip_table,
     "onchip-epochs": onchip_epochs_table, "onchip-gaps": onchip_gaps_table,
+    "onchip-seeds": onchip_seeds_table,
     "onchip-diagnosis": onchip_diagnosis_table,
     "align": align_table, "precision": precision_table,
 }

@@ -187,13 +187,15 @@ def test_onchip_gaps_pair_each_onchip_run_with_the_float_runs_of_its_file(result
         return {"options": opts, "n_train": n_train,
                 model: {"history": [{"test_acc": a} for a in accs],
                         "final_test_acc": accs[-1], "epochs_done": len(accs)}}
-    onchip = run({"rule": "onchip", "lr_shift": 7, "headroom": 0, "err_shift": 4}, "onchip",
-                 [0.95, 0.965, 0.97])
+    chip = {"rule": "onchip", "lr_shift": 7, "headroom": 0, "err_shift": 4, "seed": 0}
+    onchip = run(chip, "onchip", [0.95, 0.965, 0.97])
     sgd = {"rule": "local", "optimizer": "sgd", "lr": 0.0078125, "lr_schedule": "constant",
-           "batch_size": 1}
+           "batch_size": 1, "seed": 0}
     adamw = {"rule": "local", "optimizer": "adamw", "lr": 0.001, "lr_schedule": "cosine",
-             "batch_size": 256}
+             "batch_size": 256, "seed": 0}
     runs = {"chip": onchip,
+            "chip-s1": run({**chip, "seed": 1}, "onchip", [0.94, 0.96]),
+            "sgd-s1": run({**sgd, "seed": 1}, "diffpc", [0.95, 0.97]),  # chip-s1 only
             "sgd-short": run(sgd, "diffpc", [0.96]),
             "sgd-long": run(sgd, "diffpc", [0.961, 0.9755]),  # the most epochs: chosen
             "sgd-other-rate": run({**sgd, "lr": 0.015625}, "diffpc", [0.99, 0.99, 0.99]),
@@ -207,6 +209,35 @@ def test_onchip_gaps_pair_each_onchip_run_with_the_float_runs_of_its_file(result
     assert ("| chip | adam | -0.50 | +0.50 | -0.20 | `docs/results/cpu-onchip-study.json` |"
             in out)
     assert out.count("| chip |") == 2
+    assert ("| chip-s1 | sgd-s1 | -1.00 | -1.00 | - | `docs/results/cpu-onchip-study.json` |"
+            in out)
+    assert out.count("| chip-s1 |") == 1  # no AdamW run with seed 1
+
+
+def test_onchip_seeds_average_each_update_over_its_seeds_and_pair_the_gaps_by_seed(results):
+    def run(opts, model, accs):
+        return {"options": opts, "n_train": 60000,
+                model: {"history": [{"test_acc": a} for a in accs]}}
+    chip = {"rule": "onchip", "lr_shift": 7, "headroom": 0, "err_shift": 4}
+    sgd = {"rule": "local", "optimizer": "sgd", "lr": 0.0078125, "lr_schedule": "constant",
+           "batch_size": 1}
+    runs = {"chip-s0": run({**chip, "seed": 0}, "onchip", [0.95, 0.96]),
+            "chip-s1": run({**chip, "seed": 1}, "onchip", [0.97]),
+            "chip-one-seed": run({**chip, "headroom": 1, "seed": 0}, "onchip", [0.9]),
+            "sgd-s0-short": run({**sgd, "seed": 0}, "diffpc", [0.5]),
+            "sgd-s0": run({**sgd, "seed": 0}, "diffpc", [0.96, 0.98]),  # longest of seed 0
+            "sgd-s1": run({**sgd, "seed": 1}, "diffpc", [0.98, 0.99])}
+    (results / "cpu-onchip-seeds.json").write_text(json.dumps({"runs": runs}))
+    out = render("<!-- report:onchip-seeds -->\n<!-- /report:onchip-seeds -->\n", results)
+    src = "`docs/results/cpu-onchip-seeds.json` |"
+    chip_label = "on-chip rule, lr 2^-7, headroom 0, error shift 4, seeds 0, 1"
+    assert f"| {chip_label} | 60,000 | 96.00 +- 1.41 (2) | 96.00 (1) | {src}" in out
+    assert (f"| {chip_label}: minus float SGD of the same seed | 60,000 | -1.00 +- 0.00 (2) "
+            f"| -2.00 (1) | {src}") in out
+    assert (f"| float sgd, lr 0.0078125 constant, batch 1, seeds 0, 1 | 60,000 | "
+            f"97.00 +- 1.41 (2) | 98.50 +- 0.71 (2) | {src}") in out
+    assert "headroom 1" not in out  # one seed only: no row
+    assert out.count("minus float SGD") == 1  # float runs have no gap row
 
 
 def test_onchip_diagnosis_table_lists_every_variant_as_stored(results):
