@@ -398,14 +398,15 @@ def onchip_seeds_table(results: Path) -> str:
         groups: dict[tuple[str, Any], dict[Any, tuple[str, dict[str, Any]]]] = {}
         for name, run in sorted(runs, key=lambda nr: nr[0]):
             seeds = groups.setdefault((_update_rule(run["options"]), run.get("n_train")), {})
-            seed, best = run["options"].get("seed"), seeds.get(run["options"].get("seed"))
+            seed = run["options"].get("seed")
+            best = seeds.get(seed)
             if best is None or len(_test_accs(run)) > len(_test_accs(best[1])):
                 seeds[seed] = (name, run)
         for (update, n_train), seeds in groups.items():
             if len(seeds) < 2:
                 continue
             accs = [_test_accs(run) for _, run in seeds.values()]
-            label = f"{update}, seeds {', '.join(str(s) for s in sorted(seeds))}"
+            label = f"{update}, seeds {', '.join(sorted(map(str, seeds)))}"
             rows.append((file, label, n_train, accs, ".2f"))
             gaps = []
             for _, run in seeds.values():
