@@ -345,10 +345,11 @@ def _onchip_reference(runs: list[tuple[str, dict[str, Any]]], onchip: dict[str, 
 
 
 def _onchip_files(results: Path) -> dict[str, list[tuple[str, dict[str, Any]]]]:
-    """``(name, results)`` of the training runs of every ``*onchip*.json`` file, by file."""
+    """``(name, results)`` of the DiffPC training runs (float or on-chip rule) of every
+    ``*onchip*.json`` file, by file; runs of backprop networks alone are left out."""
     by_file: dict[str, list[tuple[str, dict[str, Any]]]] = {}
     for file, name, run in training_runs(results):
-        if "onchip" in file:
+        if "onchip" in file and (run.get("onchip") or run.get("diffpc")):
             by_file.setdefault(file, []).append((name, run))
     return by_file
 

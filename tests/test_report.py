@@ -226,7 +226,8 @@ def test_onchip_seeds_average_each_update_over_its_seeds_and_pair_the_gaps_by_se
             "chip-one-seed": run({**chip, "headroom": 1, "seed": 0}, "onchip", [0.9]),
             "sgd-s0-short": run({**sgd, "seed": 0}, "diffpc", [0.5]),
             "sgd-s0": run({**sgd, "seed": 0}, "diffpc", [0.96, 0.98]),  # longest of seed 0
-            "sgd-s1": run({**sgd, "seed": 1}, "diffpc", [0.98, 0.99])}
+            "sgd-s1": run({**sgd, "seed": 1}, "diffpc", [0.98, 0.99]),
+            "bp-only": run({**sgd, "seed": 2}, "bp", [0.99])}  # no DiffPC network: left out
     (results / "cpu-onchip-seeds.json").write_text(json.dumps({"runs": runs}))
     out = render("<!-- report:onchip-seeds -->\n<!-- /report:onchip-seeds -->\n", results)
     src = "`docs/results/cpu-onchip-seeds.json` |"
