@@ -14,6 +14,14 @@ W_2 and W_3 at 0.96-0.97). One phase of 15 cycles still moves a state by up to
 15 * (2^-2 - 2^-6) = 3.5, above MNIST's largest standardised pixel (2.8). Measured on an
 H200, 3 epochs: 94.81% at m = 0 against 98.00% at m = -3 (backprop 98.03%); the price is
 about 4x the feed-forward activity spikes (5.1 against 1.3 per neuron per sample).
+Late in training on shifted images (``--augment``, with the CIFAR presets' gain bound) that
+finest threshold is DiffPC-L's limit: many samples' output errors fall below 1/64, never
+spike, and each update becomes a sum over the samples still badly fitted. A fifth,
+finer threshold per cycle at the same 120 steps (n = 5, c1 = c2 = 12: 1/8 .. 1/128; a
+phase still reaches 12 * (2^-2 - 2^-7) = 2.9, where lowering m to -4 would cut it to
+1.8) realigned the updates with backprop's (``align``) and, over 30 epochs with seed 0, ended
+above four thresholds, still below the backprop twin; the preset keeps n = 4 until more
+seeds confirm it (``docs/results/cpu-mnist-augment.json``).
 
 DiffPC-S trains with AdamW at 1e-3 instead of the common 5e-4 and with dropout 0.05: over
 three seeds of 30 epochs the learning rate gained about a tenth of a point and matched the
