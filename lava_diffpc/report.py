@@ -287,12 +287,8 @@ def onchip_table(results: Path) -> str:
             groups += [(f"{name} ({preset})", entry) for name, entry in sorted(variants.items())]
         for name, entry in groups:
             for net in entry["networks"]:
-                accs = [v["fixedsim_test_acc"] for v in net["seeds"].values()]
-                mean = sum(accs) / len(accs)
-                std = (sum((a - mean) ** 2 for a in accs) / (len(accs) - 1)) ** 0.5 \
-                    if len(accs) > 1 else 0.0
-                acc = (f"{100 * mean:.2f} +- {100 * std:.2f}% ({len(accs)})" if len(accs) > 1
-                       else f"{100 * mean:.2f}% (1)")
+                acc = _spread([v["fixedsim_test_acc"] for v in net["seeds"].values()],
+                              ".2f", unit="%")
                 lines.append(f"| {name} | {'-'.join(map(str, net['sizes']))} | "
                              f"{net['steps_per_sample']} | {acc} | `docs/results/{path.name}` |")
     return "\n".join(lines) + "\n"
@@ -379,14 +375,15 @@ def onchip_gaps_table(results: Path) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _spread(values: list[float], fmt: str) -> str:
-    """``mean +- sample std (count)`` of ``values`` in points, ``-`` when there are none."""
+def _spread(values: list[float], fmt: str, unit: str = "") -> str:
+    """``mean +- sample std<unit> (count)`` of the fractions ``values`` in points (times
+    100), ``-`` when there are none."""
     if not values:
         return "-"
     if len(values) == 1:
-        return f"{100 * values[0]:{fmt}} (1)"
+        return f"{100 * values[0]:{fmt}}{unit} (1)"
     mean, std = 100 * statistics.mean(values), 100 * statistics.stdev(values)
-    return f"{mean:{fmt}} +- {std:.2f} ({len(values)})"
+    return f"{mean:{fmt}} +- {std:.2f}{unit} ({len(values)})"
 
 
 def onchip_seeds_table(results: Path) -> str:

@@ -241,6 +241,20 @@ def test_onchip_seeds_average_each_update_over_its_seeds_and_pair_the_gaps_by_se
     assert out.count("minus float SGD") == 1  # float runs have no gap row
 
 
+def test_onchip_table_gives_mean_and_sample_std_over_rule_seeds(results):
+    def net(sizes, accs):
+        return {"sizes": sizes, "steps_per_sample": 75,
+                "seeds": {str(i): {"fixedsim_test_acc": a} for i, a in enumerate(accs)}}
+    doc = {"runs": {"three": {"networks": [net([784, 400, 10], [0.90, 0.92, 0.97])]}},
+           "preset_runs": {"mnist-s": {"one": {"networks": [net([64, 10], [0.8])]}}}}
+    (results / "onchip-rounding.json").write_text(json.dumps(doc))
+    out = render("<!-- report:onchip -->\n<!-- /report:onchip -->\n", results)
+    src = "`docs/results/onchip-rounding.json` |"
+    # mean 0.93, sample std sqrt(((-3)^2 + (-1)^2 + 4^2) / 2) = sqrt(13) = 3.61 points
+    assert f"| three | 784-400-10 | 75 | 93.00 +- 3.61% (3) | {src}" in out
+    assert f"| one (mnist-s) | 64-10 | 75 | 80.00% (1) | {src}" in out
+
+
 def test_onchip_diagnosis_table_lists_every_variant_as_stored(results):
     runs = {"engine": {"change": "none", "engine_expressible": True, "test_acc": 0.9264,
                        "saturated": [2311, 7344], "train_samples": 10000},
