@@ -27,7 +27,9 @@ DiffPC-S trains with AdamW at 1e-3 instead of the common 5e-4 and with dropout 0
 three seeds of 30 epochs the learning rate gained about a tenth of a point and matched the
 backprop twin, and dropout 0.05 (or none) instead of 0.1 a further, smaller gain, within
 the spread over seeds; a learning rate of 2e-3, dropout 0.2, finer thresholds (m = -1),
-batches of 128 and 50 epochs did not help (``docs/results/cpu-mnist-s-variants-30ep.json``).
+batches of 128 and 50 epochs did not help, and still finer thresholds (m = -2, 1/4 .. 1/64)
+made the learning phase unstable: from the twelfth epoch on its error spikes grew and the
+accuracy fell far below the preset's (one seed; ``docs/results/cpu-mnist-s-variants-30ep.json``).
 
 On-chip rule (``--rule onchip``): learning rate ``2**-7`` held constant, error shift 5 and
 no weight headroom (each connection's weight exponent fits its initial weights exactly).

@@ -58,7 +58,9 @@ the results folder. Blocks:
     the paper's table: ``paper.json`` in the folder lists, per row, the paper's numbers and
     the run or summary entry that stands for it (the entry's own numbers are read from its
     file), and optionally (``ce_entry``, in ``ce_file`` or the same file) a run whose
-    backprop network trained with cross-entropy stands beside it.
+    backprop network trained with cross-entropy stands beside it; ``twin_runs`` (runs in
+    the row's file) give the backprop twin column instead of the entry's own backprop
+    network, where DiffPC's runs trained alone and their twins in runs of their own.
 """
 
 from __future__ import annotations
@@ -228,13 +230,15 @@ def seeds_table(results: Path) -> str:
 
 def _paper_entry(results: Path, row: dict[str, Any]) -> tuple[str, str, str, str]:
     """(DiffPC, backprop, backprop with cross-entropy, epochs) of the entry a paper row
-    points at; a ``ce_entry`` (a run of its own) gives the cross-entropy column."""
+    points at; a ``ce_entry`` (a run of its own) gives the cross-entropy column, and
+    ``twin_runs`` the backprop column."""
     doc = _load(results, row["file"])
     key = row.get("entry")
     ce = _cross_entropy_run(results, row)
+    twin = _twin_runs(doc, row)
     if key and isinstance(doc.get("presets"), dict) and key in doc["presets"]:
         entry = doc["presets"][key]
-        return (_mean_std(entry["diffpc"]), _mean_std(entry.get("bp")),
+        return (_mean_std(entry["diffpc"]), twin or _mean_std(entry.get("bp")),
                 _pct(ce) if ce is not None else _mean_std(entry.get("bp-ce")),
                 ", ".join(map(str, sorted(set(entry["diffpc"]["epochs"])))))
     run = doc if key is None else doc.get("runs", doc).get(key)
@@ -245,8 +249,26 @@ def _paper_entry(results: Path, row: dict[str, Any]) -> tuple[str, str, str, str
         raise ValueError(f"paper.json: {row['file']} {key or ''} holds no DiffPC run")
     if ce is None:
         ce = run.get("bp-ce", {}).get("final_test_acc")
-    return (_pct(diffpc["final_test_acc"]), _pct(run.get("bp", {}).get("final_test_acc")),
-            _pct(ce), str(diffpc["epochs_done"]))
+    return (_pct(diffpc["final_test_acc"]),
+            twin or _pct(run.get("bp", {}).get("final_test_acc")), _pct(ce),
+            str(diffpc["epochs_done"]))
+
+
+def _twin_runs(doc: dict[str, Any], row: dict[str, Any]) -> str | None:
+    """``mean +- sample std% (n seeds)`` of the backprop networks of the runs a paper row
+    names by ``twin_runs`` (in the row's file); None where the row names none."""
+    names = row.get("twin_runs")
+    if not names:
+        return None
+    accs = []
+    for name in names:
+        run = doc.get("runs", {}).get(name)
+        if not _is_run(run) or not run.get("bp", {}).get("history"):
+            raise ValueError(f"paper.json: {row['file']} holds no backprop run {name!r} "
+                             "(twin_runs)")
+        accs.append(run["bp"]["final_test_acc"])
+    return _mean_std({"final_test_acc": accs, "mean": statistics.fmean(accs),
+                      "std": statistics.stdev(accs) if len(accs) > 1 else 0.0})
 
 
 def _cross_entropy_run(results: Path, row: dict[str, Any]) -> float | None:

@@ -146,6 +146,27 @@ def test_cross_entropy_backprop_is_a_column_of_the_run_and_paper_tables(results)
             in render("<!-- report:paper -->\n<!-- /report:paper -->\n", results))
 
 
+def test_twin_runs_give_the_paper_row_its_backprop_column(results):
+    twin = {"options": RUN["options"],
+            "bp": {"history": [{}], "final_test_acc": 0.99, "epochs_done": 3}}
+    doc = {**SUMMARY, "runs": {**SUMMARY["runs"], "bp-s0": twin,
+                               "bp-s1": {**twin, "bp": {**twin["bp"], "final_test_acc": 0.98}}}}
+    (results / "seeds.json").write_text(json.dumps(doc))
+    (results / "paper.json").write_text(json.dumps({"rows": [
+        {"row": "S", "paper": 0.983, "file": "seeds.json", "entry": "mnist-s",
+         "twin_runs": ["bp-s0", "bp-s1"]},
+        {"row": "S one", "paper": 0.983, "file": "seeds.json", "entry": "mnist-s-s0",
+         "twin_runs": ["bp-s1"]}]}))
+    out = render("<!-- report:paper -->\n<!-- /report:paper -->\n", results)
+    assert "| S | 98.30% | 97.50 +- 0.71% (2 seeds) | 98.50 +- 0.71% (2 seeds) | - | 3 |" in out
+    assert "| S one | 98.30% | 97.12% | 98.00% (1 seed) | - | 3 |" in out
+    (results / "paper.json").write_text(json.dumps({"rows": [
+        {"row": "S", "paper": 0.983, "file": "seeds.json", "entry": "mnist-s",
+         "twin_runs": ["bp-s0", "mnist-s-s9"]}]}))
+    with pytest.raises(ValueError, match="holds no backprop run 'mnist-s-s9'"):
+        render("<!-- report:paper -->\n<!-- /report:paper -->\n", results)
+
+
 def test_precision_table_reads_fixed_vs_float_entries(results):
     entry = {"arch": "3x32x32-c32k5s2-c64k5s2-512-128-10", "epochs": 1, "test_samples": 1000,
              "reference": {"test_acc": 0.5}, "fixedsim": {"test_acc": 0.495},
