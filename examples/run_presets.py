@@ -74,16 +74,18 @@ def aggregate(runs: list[dict[str, Any]]) -> dict[str, Any]:
                            "options": {k: v for k, v in runs[0]["options"].items()
                                        if k != "seed"}}
     for model in ("diffpc", "bp"):
-        finals = [r[model]["final_test_acc"] for r in runs if r.get(model, {}).get("history")]
-        if not finals:
+        trained = [r for r in runs if r.get(model, {}).get("history")]  # a run may skip one
+        if not trained:
             continue
+        finals = [r[model]["final_test_acc"] for r in trained]
         agg[model] = {
+            "seeds": [r["options"]["seed"] for r in trained],
             "final_test_acc": finals, "mean": statistics.fmean(finals),
             "std": statistics.stdev(finals) if len(finals) > 1 else 0.0,
             "min": min(finals), "max": max(finals),
-            "epochs": [r[model]["epochs_done"] for r in runs],
+            "epochs": [r[model]["epochs_done"] for r in trained],
         }
-        held = [r[model].get("final_heldout_acc") for r in runs]
+        held = [r[model].get("final_heldout_acc") for r in trained]
         if all(h is not None for h in held):
             agg[model]["heldout_mean"] = statistics.fmean(held)
     comms = [r["diffpc"]["history"][-1]["train_comm"] for r in runs

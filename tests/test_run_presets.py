@@ -60,6 +60,15 @@ def test_aggregate_mean_sample_std_and_mean_communication():
     assert "98.00" in table and "1.00" in table and "0.0200" in table
 
 
+def test_aggregate_counts_each_model_over_the_seeds_that_trained_it():
+    alone = _result(1, 0.98, 0.96, 0.03)
+    del alone["bp"]  # DiffPC trained alone (its twin in a run of its own)
+    agg = run_presets.aggregate([_result(0, 0.97, 0.95, 0.01), alone])
+    assert agg["diffpc"]["seeds"] == [0, 1] and agg["diffpc"]["mean"] == pytest.approx(0.975)
+    assert agg["bp"]["seeds"] == [0] and agg["bp"]["final_test_acc"] == [0.95]
+    assert len(agg["bp"]["epochs"]) == 1
+
+
 def test_collect_summarises_the_run_folders_there_and_names_the_missing(tmp_path):
     import json
 
