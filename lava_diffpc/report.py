@@ -201,12 +201,16 @@ def runs_table(results: Path) -> str:
 
 
 def _mean_std(entry: dict[str, Any] | None) -> str:
-    if not entry:
-        return "-"
-    seeds = len(entry["final_test_acc"])
-    if seeds == 1:
-        return f"{100 * entry['mean']:.2f}% (1 seed)"
-    return f"{100 * entry['mean']:.2f} +- {100 * entry['std']:.2f}% ({seeds} seeds)"
+    """A summary entry's final test accuracies over its seeds (:func:`_over_seeds`)."""
+    return _over_seeds(entry["final_test_acc"]) if entry else "-"
+
+
+def _over_seeds(accs: list[float]) -> str:
+    """``mean +- sample std% (n seeds)`` of final test accuracies, one per seed."""
+    if len(accs) == 1:
+        return f"{100 * accs[0]:.2f}% (1 seed)"
+    mean, std = 100 * statistics.fmean(accs), 100 * statistics.stdev(accs)
+    return f"{mean:.2f} +- {std:.2f}% ({len(accs)} seeds)"
 
 
 def seeds_table(results: Path) -> str:
@@ -258,8 +262,11 @@ def _twin_runs(doc: dict[str, Any], row: dict[str, Any]) -> str | None:
     """``mean +- sample std% (n seeds)`` of the backprop networks of the runs a paper row
     names by ``twin_runs`` (in the row's file); None where the row names none."""
     names = row.get("twin_runs")
-    if not names:
+    if names is None:
         return None
+    if not (isinstance(names, list) and names and all(isinstance(n, str) for n in names)):
+        raise ValueError(f"paper.json: row {row['row']!r}: twin_runs must be a list of run "
+                         f"names, got {names!r}")
     accs = []
     for name in names:
         run = doc.get("runs", {}).get(name)
@@ -267,8 +274,7 @@ def _twin_runs(doc: dict[str, Any], row: dict[str, Any]) -> str | None:
             raise ValueError(f"paper.json: {row['file']} holds no backprop run {name!r} "
                              "(twin_runs)")
         accs.append(run["bp"]["final_test_acc"])
-    return _mean_std({"final_test_acc": accs, "mean": statistics.fmean(accs),
-                      "std": statistics.stdev(accs) if len(accs) > 1 else 0.0})
+    return _over_seeds(accs)
 
 
 def _cross_entropy_run(results: Path, row: dict[str, Any]) -> float | None:

@@ -165,6 +165,11 @@ def test_twin_runs_give_the_paper_row_its_backprop_column(results):
          "twin_runs": ["bp-s0", "mnist-s-s9"]}]}))
     with pytest.raises(ValueError, match="holds no backprop run 'mnist-s-s9'"):
         render("<!-- report:paper -->\n<!-- /report:paper -->\n", results)
+    (results / "paper.json").write_text(json.dumps({"rows": [
+        {"row": "S", "paper": 0.983, "file": "seeds.json", "entry": "mnist-s",
+         "twin_runs": "bp-s0"}]}))
+    with pytest.raises(ValueError, match="twin_runs must be a list of run names"):
+        render("<!-- report:paper -->\n<!-- /report:paper -->\n", results)
 
 
 def test_precision_table_reads_fixed_vs_float_entries(results):
