@@ -8,7 +8,8 @@ so a resumed run sees the same augmented images as an uninterrupted one.
 
 Per data set (:data:`PADS`, :data:`FLIPPED`): CIFAR-10 takes the standard 4-pixel crop and
 the flip; MNIST and Fashion-MNIST shifts of up to 2 pixels and no flip (a mirrored digit is
-another symbol or none), the 8x8 digits shifts of 1 pixel. Fully connected networks see
+another symbol or none), the 8x8 digits shifts of 1 pixel. ``train --shift N`` sets another
+largest shift (``pad``) for any data set. Fully connected networks see
 their flattened images augmented the same way (:class:`Augmentation` reshapes them).
 """
 
@@ -58,12 +59,19 @@ class Augmentation:
     flip: bool
 
     @classmethod
-    def for_dataset(cls, dataset: str, image_shape: tuple[int, ...]) -> Augmentation:
+    def for_dataset(cls, dataset: str, image_shape: tuple[int, ...],
+                    pad: int | None = None) -> Augmentation:
+        """The data set's augmentation; ``pad``: the largest shift in pixels (None: the
+        data set's own, :data:`PADS`), below the images' height and width."""
         key = dataset_key(dataset)
         if len(image_shape) != 3:
             raise ValueError(f"augmentation needs images (C, H, W), got {image_shape}")
         c, h, w = (int(n) for n in image_shape)
-        return cls((c, h, w), PADS[key], key in FLIPPED)
+        pad = PADS[key] if pad is None else int(pad)
+        if not 0 <= pad < min(h, w):
+            raise ValueError(f"--shift {pad} does not fit {h}x{w} images; pass a shift "
+                             f"from 0 to {min(h, w) - 1} pixels")
+        return cls((c, h, w), pad, key in FLIPPED)
 
     def __call__(self, x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
         if x.dim() == 2:  # flattened rows of a fully connected network

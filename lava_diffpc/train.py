@@ -248,7 +248,8 @@ class Trainer:
         run_dir: folder for ``checkpoint-<name>.pt``; None disables checkpoints.
         model_opts: the option dict that rebuilds the model (stored in the checkpoint);
             with ``augment`` set, every training batch is augmented for the data set named
-            by ``dataset`` (:mod:`lava_diffpc.augment`).
+            by ``dataset`` (:mod:`lava_diffpc.augment`), shifted by up to ``shift`` pixels
+            (None: the data set's own).
         image_shape: ``(C, H, W)`` of the images, needed to augment flattened rows.
 
     In a process group (see the module note) the trainer takes its rank's share of every
@@ -267,7 +268,8 @@ class Trainer:
                 raise ValueError("augmenting flattened rows needs the images' shape: pass "
                                  "image_shape=(C, H, W)")
             shape = image_shape or tuple(self.x_train.shape[1:])
-            self.augmentation = Augmentation.for_dataset(model_opts["dataset"], shape)
+            self.augmentation = Augmentation.for_dataset(model_opts["dataset"], shape,
+                                                         model_opts.get("shift"))
         self.rank, self.world = distributed.rank(), distributed.world_size()
         distributed.check_batch_split(cfg.batch_size, self.world)
         self._batch_rows = 0  # rows of the current global batch (all ranks)

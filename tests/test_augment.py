@@ -54,6 +54,13 @@ def test_policy_per_data_set():
         Augmentation.for_dataset("svhn", (3, 32, 32))
 
 
+def test_a_chosen_shift_replaces_the_data_sets_own():
+    assert Augmentation.for_dataset("mnist", (1, 28, 28), 1) == Augmentation((1, 28, 28), 1, False)
+    assert Augmentation.for_dataset("cifar10", (3, 32, 32), 0) == Augmentation((3, 32, 32), 0, True)
+    with pytest.raises(ValueError, match="--shift 28 does not fit 28x28 images"):
+        Augmentation.for_dataset("mnist", (1, 28, 28), 28)
+
+
 def test_reproducible_and_refuses_flat_input():
     x = torch.randn(4, 3, 8, 8)
     a = augment(x, torch.Generator().manual_seed(1))

@@ -107,6 +107,8 @@ BEFORE_DATA = [
     (["train", "--rule", "chip"], "--rule takes ('local', 'onchip'), got 'chip'"),
     (["train", "--rule", "onchip", "--augment"], "--rule onchip trains on the images as they "
                                                  "are; pass --no-augment"),
+    (["train", "--shift", "1"], "--shift 1 sets the largest shift of --augment; pass "
+                                "--augment as well"),
     (["train", "--schedule", "zigzag"], "--schedule takes"),
     (["train", "--device", "gpu"], "--device 'gpu'"),
     (["demo", "--epochs", "0"], "--epochs 0 is out of range"),
@@ -133,6 +135,8 @@ AFTER_DATA = [
     (["train", "--rule", "onchip", "--m", "11"], "threshold 2**11 does not fit the 24-bit state"),
     (["train", "--rule", "onchip", "--m", "-10"], "finer than the state's LSB"),
     (["train", "--heldout", "1437"], "--heldout 1437 leaves no training samples"),
+    (["train", "--augment", "--shift", "8"], "--shift 8 does not fit 8x8 images; pass a "
+                                             "shift from 0 to 7 pixels"),
     (["align", "--variant", "arch=64-9"], "does not fit digits"),
 ]
 

@@ -111,10 +111,12 @@ def test_cli_reports_bad_options_clearly(tmp_path, capsys):
     assert "LAVA_DIFFPC_DATA" in capsys.readouterr().err
 
 
-def test_augmented_training_feeds_shifted_images_to_every_model(monkeypatch, tmp_path):
-    """Oracle: every row a model trains on is a 1-pixel shift (a crop of the zero-padded
-    8x8 image) of some training image, not all of them unshifted, and every model of a run
-    sees the same rows; the command line passes the images' shape for flat rows."""
+@pytest.mark.parametrize("shift", [None, 2], ids=["own shift", "--shift 2"])
+def test_augmented_training_feeds_shifted_images_to_every_model(shift, monkeypatch, tmp_path):
+    """Oracle: every row a model trains on is a shift of up to ``pad`` pixels (a crop of the
+    zero-padded 8x8 image; digits' own pad is 1) of some training image, not all of them
+    unshifted, some (with --shift 2) beyond one pixel, and every model of a run sees the
+    same rows; the command line passes the images' shape for flat rows."""
     from lava_diffpc.reference.backprop import BackpropNetwork
     from lava_diffpc.reference.network import DiffPCNetwork
 
@@ -128,19 +130,26 @@ def test_augmented_training_feeds_shifted_images_to_every_model(monkeypatch, tmp
 
         monkeypatch.setattr(cls, "gradients", capture)
     out = tmp_path / "run"
+    pad = 1 if shift is None else shift
     assert main(["train", "--preset", "digits", "--arch", "64-16-10", "--c1", "2", "--c2",
                  "2", "--epochs", "1", "--limit-train", "48", "--batch-size", "16",
-                 "--augment", "--out", str(out), "--no-progress"]) == 0
-    assert json.loads((out / "config.json").read_text())["options"]["augment"] is True
+                 "--augment", "--out", str(out), "--no-progress"]
+                + ([] if shift is None else ["--shift", str(shift)])) == 0
+    options = json.loads((out / "config.json").read_text())["options"]
+    assert options["augment"] is True and options["shift"] == shift
     rows = torch.cat(seen["diffpc"])
     assert torch.equal(rows, torch.cat(seen["bp"])) and rows.shape == (48, 64)
     images = torch.from_numpy(load_dataset("digits", limit_train=48).x_train).view(-1, 8, 8)
-    padded = torch.nn.functional.pad(images, (1, 1, 1, 1))
+    padded = torch.nn.functional.pad(images, (pad, pad, pad, pad))
+    offsets = [(i, j) for i in range(2 * pad + 1) for j in range(2 * pad + 1)]
     shifts = torch.stack([padded[:, i:i + 8, j:j + 8].reshape(len(images), 64)
-                          for i in range(3) for j in range(3)], dim=1)  # (N, 9, 64)
-    matches = (shifts[None] == rows[:, None, None]).all(-1)  # (rows, N, 9)
+                          for i, j in offsets], dim=1)  # (N, offsets, 64)
+    matches = (shifts[None] == rows[:, None, None]).all(-1)  # (rows, N, offsets)
     assert matches.flatten(1).any(1).all()  # each row is a shift of a training image
-    assert not matches[:, :, 4].any(1).all()  # offset (1, 1) is the unshifted image
+    assert not matches[:, :, offsets.index((pad, pad))].any(1).all()  # not all unshifted
+    if pad > 1:  # some rows only a shift by more than one pixel explains
+        near = [k for k, (i, j) in enumerate(offsets) if abs(i - pad) <= 1 and abs(j - pad) <= 1]
+        assert not matches[:, :, near].flatten(1).any(1).all()
 
 
 def test_augmenting_flat_rows_without_their_image_shape_is_refused():

@@ -17,6 +17,7 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
+from lava_diffpc.augment import PADS
 from lava_diffpc.config import PRESYN_FACTORS
 from lava_diffpc.presets import COMMON, PRESETS
 from lava_diffpc.reference.backprop import BP_LOSSES
@@ -32,6 +33,7 @@ OPTION_TYPES: dict[str, Any] = {
     "max_gain": float,
     "lr_schedule": str, "batch_size": int, "epochs": int, "bp_loss": str, "heldout": int,
     "rule": str, "lr_shift": int, "err_shift": int, "headroom": int, "lr_shift_decay": int,
+    "shift": int,
 }
 
 CHOICES: dict[str, tuple[str, ...]] = {
@@ -79,6 +81,7 @@ RANGES: dict[str, Range] = {
     "lr_shift": Range(0, 24), "err_shift": Range(0, 23), "headroom": Range(0, 7),
     "lr_shift_decay": Range(0, 1_000_000),
     # data and machine
+    "shift": Range(0, 1024),
     "limit_train": Range(1, BIG), "limit_test": Range(1, BIG), "threads": Range(1, 4096),
     # other commands
     "warmup_batches": Range(0, 1_000_000), "warm_batches": Range(0, 1_000_000),
@@ -140,6 +143,7 @@ MEANING: dict[str, str] = {
                  "2**(err_shift - 12)",
     "headroom": "on-chip rule: bits the initial weights leave free to grow before the "
                 "8-bit mantissas saturate",
+    "shift": "with --augment: the largest random shift of a training image, in pixels",
     "lr_shift_decay": "on-chip rule: epochs after which the learning rate halves (lr_shift "
                       "grows by 1, a shift as the learning engine needs); 0: constant",
 }
@@ -153,6 +157,8 @@ def flag(name: str) -> str:
 def preset_default(name: str) -> str:
     """The default of a training option: COMMON's, and the presets that set their own."""
     own = [f"{p}: {v[name]}" for p, v in PRESETS.items() if name in v]
+    if COMMON.get(name, 0) is None:
+        return f"default: the data set's own ({', '.join(f'{k}: {v}' for k, v in PADS.items())})"
     base = f"default: the preset's value, {COMMON[name]}" if name in COMMON else \
         "default: the preset's value"
     return base + (f" ({', '.join(own)})" if own else "")

@@ -267,6 +267,9 @@ def run(args: argparse.Namespace, opts: dict[str, Any] | None = None,
     if opts["rule"] == "onchip" and opts.get("augment"):
         raise ValueError("--rule onchip trains on the images as they are; pass --no-augment "
                          "(or use --rule local)")
+    if opts.get("shift") is not None and not opts.get("augment"):
+        raise ValueError(f"--shift {opts['shift']} sets the largest shift of --augment; pass "
+                         "--augment as well (or leave --shift out)")
     if opts["rule"] == "onchip" and distributed.world_size() > 1:
         raise ValueError("--rule onchip trains sample by sample in one process; run it "
                          "without torchrun")
