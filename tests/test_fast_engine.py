@@ -219,3 +219,26 @@ def test_compiled_kernels_equal_eager_ones():
     b = FixedPointNetwork(cfg, q, engine="compiled").run(xi, y.numpy())
     for sa, sb in zip(a.states, b.states):
         assert all(np.array_equal(u, v) for u, v in zip(sa, sb))
+
+
+@pytest.mark.slow
+def test_compiled_dropout_masks_equal_plain_ones():
+    """With dropout, the compiled kernels give the plain step's results (the feedback a
+    neuron receives, the activity and error spikes it sends, their counts): two hidden
+    layers, so that errors pass a keep mask on their way down."""
+    sched = Schedule(m=-1, n=4, c1=3, c2=4, gamma2=0.5)
+    cfg = DiffPCConfig(sizes=(6, 12, 10, 3), schedule=sched, dropout=0.3)
+    params = init_parameters(cfg.sizes, 3, torch.float32)
+    x = torch.randn(16, 6, generator=torch.Generator().manual_seed(5))
+    y = torch.arange(16) % 3
+    res, stats = {}, {}
+    for engine in ("plain", "fast", "compiled"):
+        stats[engine] = cfg.comm_stats()
+        res[engine] = DiffPCNetwork(cfg, params, engine=engine).run(
+            x, y, stats=stats[engine], generator=torch.Generator().manual_seed(1))
+    assert stats["plain"].error["learn"][2] > 0  # layer 2 sent errors through its mask
+    for engine in ("fast", "compiled"):
+        assert torch.equal(res["plain"].prediction, res[engine].prediction)
+        assert _stats_equal(stats["plain"], stats[engine])
+        for (gw, gb), (hw, hb) in zip(res["plain"].grads, res[engine].grads):
+            assert torch.equal(gw, hw) and torch.equal(gb, hb)
