@@ -156,9 +156,9 @@ def flag(name: str) -> str:
 
 def preset_default(name: str) -> str:
     """The default of a training option: COMMON's, and the presets that set their own."""
-    own = [f"{p}: {v[name]}" for p, v in PRESETS.items() if name in v]
-    if COMMON.get(name, 0) is None:
+    if name == "shift":  # unset in every preset: each data set has its own
         return f"default: the data set's own ({', '.join(f'{k}: {v}' for k, v in PADS.items())})"
+    own = [f"{p}: {v[name]}" for p, v in PRESETS.items() if name in v]
     base = f"default: the preset's value, {COMMON[name]}" if name in COMMON else \
         "default: the preset's value"
     return base + (f" ({', '.join(own)})" if own else "")

@@ -87,7 +87,8 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     tr.add_argument("--augment", action=argparse.BooleanOptionalAction, default=None,
                     help="random shifts of the training images (crops of the zero-padded "
                          "image: 4 pixels on CIFAR-10, with horizontal flips; 2 on MNIST and "
-                         "Fashion-MNIST, 1 on digits, no flips), the same for every model; "
+                         "Fashion-MNIST, 1 on digits, no flips; --shift sets another "
+                         "largest shift), the same for every model; "
                          "default: on for the CIFAR presets, off otherwise")
     tr.add_argument("--models", default=None,
                     help=f"comma list of the models to train: {', '.join(MODEL_KINDS)} "
