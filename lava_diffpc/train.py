@@ -249,7 +249,7 @@ class Trainer:
         model_opts: the option dict that rebuilds the model (stored in the checkpoint);
             with ``augment`` set, every training batch is augmented for the data set named
             by ``dataset`` (:mod:`lava_diffpc.augment`), shifted by up to ``shift`` pixels
-            (None: the data set's own).
+            (None: the data set's own) and rotated by up to ``rotate`` degrees.
         image_shape: ``(C, H, W)`` of the images, needed to augment flattened rows.
 
     In a process group (see the module note) the trainer takes its rank's share of every
@@ -269,7 +269,8 @@ class Trainer:
                                  "image_shape=(C, H, W)")
             shape = image_shape or tuple(self.x_train.shape[1:])
             self.augmentation = Augmentation.for_dataset(model_opts["dataset"], shape,
-                                                         model_opts.get("shift"))
+                                                         model_opts.get("shift"),
+                                                         model_opts.get("rotate", 0.0))
         self.rank, self.world = distributed.rank(), distributed.world_size()
         distributed.check_batch_split(cfg.batch_size, self.world)
         self._batch_rows = 0  # rows of the current global batch (all ranks)

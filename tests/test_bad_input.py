@@ -109,6 +109,9 @@ BEFORE_DATA = [
                                                  "are; pass --no-augment"),
     (["train", "--shift", "1"], "--shift 1 sets the largest shift of --augment; pass "
                                 "--augment as well"),
+    (["train", "--rotate", "10"], "--rotate 10.0 adds rotations to --augment; pass "
+                                  "--augment as well"),
+    (["train", "--augment", "--rotate", "181"], "--rotate 181.0 is out of range"),
     (["train", "--schedule", "zigzag"], "--schedule takes"),
     (["train", "--device", "gpu"], "--device 'gpu'"),
     (["demo", "--epochs", "0"], "--epochs 0 is out of range"),

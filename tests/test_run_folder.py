@@ -86,6 +86,22 @@ def test_resume_alone_takes_the_stored_options(tmp_path, capsys):
     assert "--lr 0.002 (run) vs 0.01 (now)" in _error_line(capsys)
 
 
+def test_a_run_stored_before_an_option_existed_resumes_at_its_default(tmp_path, capsys):
+    """A config.json without ``rotate`` (runs stored before the option) resumes as a run
+    without rotations; asking for rotations on resume is refused as a change."""
+    out = tmp_path / "run"
+    assert _train(out) == 0
+    config = json.loads((out / "config.json").read_text())
+    assert config["options"].pop("rotate") == 0.0
+    (out / "config.json").write_text(json.dumps(config))
+    assert main(["train", "--out", str(out), "--resume", "--epochs", "2", "--no-progress"]) == 0
+    assert json.loads((out / "results.json").read_text())["diffpc"]["epochs_done"] == 2
+    capsys.readouterr()
+    assert main(["train", "--out", str(out), "--resume", "--epochs", "3", "--augment",
+                 "--rotate", "5"]) == 2
+    assert "--rotate 0.0 (run) vs 5.0 (now)" in _error_line(capsys)
+
+
 def test_resume_without_a_checkpoint_says_so_and_creates_nothing(tmp_path, capsys):
     out = tmp_path / "never"
     assert _train(out, "--resume") == 2

@@ -33,7 +33,7 @@ OPTION_TYPES: dict[str, Any] = {
     "max_gain": float,
     "lr_schedule": str, "batch_size": int, "epochs": int, "bp_loss": str, "heldout": int,
     "rule": str, "lr_shift": int, "err_shift": int, "headroom": int, "lr_shift_decay": int,
-    "shift": int,
+    "shift": int, "rotate": float,
 }
 
 CHOICES: dict[str, tuple[str, ...]] = {
@@ -81,7 +81,7 @@ RANGES: dict[str, Range] = {
     "lr_shift": Range(0, 24), "err_shift": Range(0, 23), "headroom": Range(0, 7),
     "lr_shift_decay": Range(0, 1_000_000),
     # data and machine
-    "shift": Range(0, 1024),
+    "shift": Range(0, 1024), "rotate": Range(0, 180),
     "limit_train": Range(1, BIG), "limit_test": Range(1, BIG), "threads": Range(1, 4096),
     # other commands
     "warmup_batches": Range(0, 1_000_000), "warm_batches": Range(0, 1_000_000),
@@ -144,6 +144,8 @@ MEANING: dict[str, str] = {
     "headroom": "on-chip rule: bits the initial weights leave free to grow before the "
                 "8-bit mantissas saturate",
     "shift": "with --augment: the largest random shift of a training image, in pixels",
+    "rotate": "with --augment: the largest random rotation of a training image about its "
+              "centre, in degrees (bilinear; 0: none)",
     "lr_shift_decay": "on-chip rule: epochs after which the learning rate halves (lr_shift "
                       "grows by 1, a shift as the learning engine needs); 0: constant",
 }

@@ -61,6 +61,7 @@ from lava_diffpc.train import (
     write_json,
 )
 
+PREDATED = {"rotate": 0.0}  # options added after runs were stored: the value those runs had
 BUDGET = ("epochs",)  # stored options a resumed run may change (--max-minutes is not stored)
 # what a fresh run takes for the options left out (None in the parsed arguments, so that a
 # resumed run can take its stored values instead)
@@ -88,7 +89,7 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
                     help="random shifts of the training images (crops of the zero-padded "
                          "image: 4 pixels on CIFAR-10, with horizontal flips; 2 on MNIST and "
                          "Fashion-MNIST, 1 on digits, no flips; --shift sets another "
-                         "largest shift), the same for every model; "
+                         "largest shift, --rotate adds rotations), the same for every model; "
                          "default: on for the CIFAR presets, off otherwise")
     tr.add_argument("--models", default=None,
                     help=f"comma list of the models to train: {', '.join(MODEL_KINDS)} "
@@ -162,11 +163,13 @@ def _normal(obj: Any) -> Any:
 
 
 def _differences(stored: dict[str, Any], given: dict[str, Any], skip=()) -> list[str]:
+    """The options that differ; an option a stored run predates counts as its default
+    (:data:`PREDATED`), the value every run had before the option existed."""
     out = []
     for key in sorted(set(stored) | set(given)):
         if key in skip or key == "description":
             continue
-        if _normal(stored.get(key)) != _normal(given.get(key)):
+        if _normal(stored.get(key, PREDATED.get(key))) != _normal(given.get(key)):
             out.append(f"{flag(key)} {stored.get(key)} (run) vs {given.get(key)} (now)")
     return out
 
@@ -271,6 +274,9 @@ def run(args: argparse.Namespace, opts: dict[str, Any] | None = None,
     if opts.get("shift") is not None and not opts.get("augment"):
         raise ValueError(f"--shift {opts['shift']} sets the largest shift of --augment; pass "
                          "--augment as well (or leave --shift out)")
+    if opts.get("rotate") and not opts.get("augment"):
+        raise ValueError(f"--rotate {opts['rotate']} adds rotations to --augment; pass "
+                         "--augment as well (or leave --rotate out)")
     if opts["rule"] == "onchip" and distributed.world_size() > 1:
         raise ValueError("--rule onchip trains sample by sample in one process; run it "
                          "without torchrun")
