@@ -1,10 +1,12 @@
 """Trainer, checkpoints and command line; oracles: accuracy floors and an uninterrupted run."""
 
 import json
+import math
 
 import pytest
 import torch
 
+from lava_diffpc import augment as augment_module
 from lava_diffpc.augment import Augmentation
 from lava_diffpc.cli import main
 from lava_diffpc.data import load_dataset
@@ -150,6 +152,37 @@ def test_augmented_training_feeds_shifted_images_to_every_model(shift, monkeypat
     if pad > 1:  # some rows only a shift by more than one pixel explains
         near = [k for k, (i, j) in enumerate(offsets) if abs(i - pad) <= 1 and abs(j - pad) <= 1]
         assert not matches[:, :, near].flatten(1).any(1).all()
+
+
+def test_train_rotate_turns_every_batch_within_its_angle(monkeypatch, tmp_path):
+    """Oracle: with ``--augment --shift 0 --rotate 30`` every training batch of every model
+    passes through the rotation, with angles within 30 degrees and not all zero, and the
+    rows a model trains on are those rotated images; the option is stored."""
+    from lava_diffpc.reference.backprop import BackpropNetwork
+
+    turned, seen = [], []
+    original_rotate = augment_module.rotate
+
+    def recording_rotate(x, angles):
+        out = original_rotate(x, angles)
+        turned.append((angles.clone(), out.reshape(len(x), -1)))
+        return out
+
+    def capture(self, x, y, *args, _original=BackpropNetwork.gradients, **kwargs):
+        seen.append(x.clone())
+        return _original(self, x, y, *args, **kwargs)
+
+    monkeypatch.setattr(augment_module, "rotate", recording_rotate)
+    monkeypatch.setattr(BackpropNetwork, "gradients", capture)
+    out = tmp_path / "run"
+    assert main(["train", "--preset", "digits", "--arch", "64-16-10", "--epochs", "1",
+                 "--limit-train", "48", "--batch-size", "16", "--models", "bp", "--augment",
+                 "--shift", "0", "--rotate", "30", "--out", str(out), "--no-progress"]) == 0
+    assert json.loads((out / "config.json").read_text())["options"]["rotate"] == 30.0
+    assert len(turned) == len(seen) == 3
+    angles = torch.cat([a for a, _ in turned])
+    assert angles.abs().max() <= math.radians(30) and angles.abs().max() > 0
+    assert torch.equal(torch.cat(seen), torch.cat([rows for _, rows in turned]))
 
 
 def test_augmenting_flat_rows_without_their_image_shape_is_refused():

@@ -169,8 +169,9 @@ def _differences(stored: dict[str, Any], given: dict[str, Any], skip=()) -> list
     for key in sorted(set(stored) | set(given)):
         if key in skip or key == "description":
             continue
-        if _normal(stored.get(key, PREDATED.get(key))) != _normal(given.get(key)):
-            out.append(f"{flag(key)} {stored.get(key)} (run) vs {given.get(key)} (now)")
+        was = stored.get(key, PREDATED.get(key))
+        if _normal(was) != _normal(given.get(key)):
+            out.append(f"{flag(key)} {was} (run) vs {given.get(key)} (now)")
     return out
 
 
