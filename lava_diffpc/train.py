@@ -249,7 +249,8 @@ class Trainer:
         model_opts: the option dict that rebuilds the model (stored in the checkpoint);
             with ``augment`` set, every training batch is augmented for the data set named
             by ``dataset`` (:mod:`lava_diffpc.augment`), shifted by up to ``shift`` pixels
-            (None: the data set's own) and rotated by up to ``rotate`` degrees.
+            (None: the data set's own), rotated by up to ``rotate`` degrees and distorted
+            elastically by ``elastic`` pixels smoothed over ``elastic_sigma``.
         image_shape: ``(C, H, W)`` of the images, needed to augment flattened rows.
 
     In a process group (see the module note) the trainer takes its rank's share of every
@@ -270,7 +271,9 @@ class Trainer:
             shape = image_shape or tuple(self.x_train.shape[1:])
             self.augmentation = Augmentation.for_dataset(model_opts["dataset"], shape,
                                                          model_opts.get("shift"),
-                                                         model_opts.get("rotate", 0.0))
+                                                         model_opts.get("rotate", 0.0),
+                                                         model_opts.get("elastic", 0.0),
+                                                         model_opts.get("elastic_sigma"))
         self.rank, self.world = distributed.rank(), distributed.world_size()
         distributed.check_batch_split(cfg.batch_size, self.world)
         self._batch_rows = 0  # rows of the current global batch (all ranks)

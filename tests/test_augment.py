@@ -3,16 +3,18 @@ put there (oracle: the same crop and flip by hand), reproducible from the seed; 
 rows of a fully connected network get exactly what their images would; the policy per data
 set (flips only where the classes are mirror-symmetric); rotations against quarter turns
 and a spot moved by hand trigonometry, drawn after the shifts so runs without them are
-unchanged."""
+unchanged; elastic displacement fields against scipy's Gaussian filter, a constant field
+against a whole-pixel shift, drawn after the angles."""
 
 from __future__ import annotations
 
 import math
 
+import numpy as np
 import pytest
 import torch
 
-from lava_diffpc.augment import Augmentation, augment, rotate
+from lava_diffpc.augment import Augmentation, augment, elastic_field, warp
 
 
 def _by_hand(x: torch.Tensor, seed: int, pad: int, flip: bool) -> torch.Tensor:
@@ -77,9 +79,9 @@ def test_reproducible_and_refuses_flat_input():
 def test_quarter_turns_and_no_turn_move_pixels_exactly():
     x = torch.randn(3, 2, 7, 7, generator=torch.Generator().manual_seed(6))
     turn = torch.full((3,), math.pi / 2)
-    torch.testing.assert_close(rotate(x, turn), torch.rot90(x, -1, (2, 3)), atol=1e-5, rtol=0)
-    torch.testing.assert_close(rotate(x, -turn), torch.rot90(x, 1, (2, 3)), atol=1e-5, rtol=0)
-    torch.testing.assert_close(rotate(x, torch.zeros(3)), x, atol=1e-6, rtol=0)
+    torch.testing.assert_close(warp(x, turn), torch.rot90(x, -1, (2, 3)), atol=1e-5, rtol=0)
+    torch.testing.assert_close(warp(x, -turn), torch.rot90(x, 1, (2, 3)), atol=1e-5, rtol=0)
+    torch.testing.assert_close(warp(x, torch.zeros(3)), x, atol=1e-6, rtol=0)
 
 
 @pytest.mark.parametrize("degrees", [30.0, -50.0])
@@ -92,7 +94,7 @@ def test_a_spot_lands_where_trigonometry_puts_it_on_a_non_square_image(degrees):
                           indexing="ij")
     spot = torch.exp(-((u - 4) ** 2 + (v - 1) ** 2) / (2 * 1.5**2))[None, None]
     angle = math.radians(degrees)
-    out = rotate(spot, torch.tensor([angle]))[0, 0]
+    out = warp(spot, torch.tensor([angle]))[0, 0]
     centroid = (float((out * u).sum() / out.sum()), float((out * v).sum() / out.sum()))
     c, s = math.cos(angle), math.sin(angle)
     expected = (4 * c - 1 * s, 4 * s + 1 * c)
@@ -113,7 +115,7 @@ def test_rotations_are_drawn_after_the_shifts_and_stay_in_range():
     angles = (2 * torch.rand(32, generator=gen, dtype=torch.float64) - 1) * math.radians(12)
     assert angles.abs().max() <= math.radians(12) and angles.abs().max() > math.radians(6)
     torch.testing.assert_close(turned(x, torch.Generator().manual_seed(8)),
-                               rotate(shifted, angles), atol=0, rtol=0)
+                               warp(shifted, angles), atol=0, rtol=0)
     rows = turned(x.reshape(32, -1), torch.Generator().manual_seed(8))
     assert torch.equal(rows, turned(x, torch.Generator().manual_seed(8)).reshape(32, -1))
 
@@ -121,3 +123,59 @@ def test_rotations_are_drawn_after_the_shifts_and_stay_in_range():
 def test_a_rotation_beyond_half_a_turn_is_refused():
     with pytest.raises(ValueError, match="--rotate 200 is not an angle from 0 to 180 degrees"):
         Augmentation.for_dataset("mnist", (1, 28, 28), degrees=200)
+
+
+@pytest.mark.parametrize("sigma", [4.0, 1.5])
+def test_elastic_fields_are_uniform_noise_through_a_gaussian_filter(sigma):
+    """Oracle: scipy's Gaussian filter (zero beyond the image, cut at 3 sigma) of the same
+    uniform draws, times alpha."""
+    ndimage = pytest.importorskip("scipy.ndimage")
+    field = elastic_field((3, 28, 20), torch.Generator().manual_seed(9), 34.0, sigma)
+    noise = 2 * torch.rand(6, 1, 28, 20, generator=torch.Generator().manual_seed(9)) - 1
+    expected = [ndimage.gaussian_filter(n[0].double().numpy(), sigma, mode="constant",
+                                        truncate=3.0) for n in noise]
+    expected = 34.0 * torch.from_numpy(np.stack(expected)).view(3, 2, 28, 20).permute(0, 2, 3, 1)
+    assert field.shape == (3, 28, 20, 2)
+    torch.testing.assert_close(field.double(), expected, atol=1e-5, rtol=1e-5)
+
+
+def test_a_constant_displacement_moves_the_image_by_whole_pixels():
+    """``d = (2, -1)``: each output pixel takes the input pixel 2 to its right and 1 above,
+    zero where that lies outside the image."""
+    x = torch.randn(2, 3, 9, 11, generator=torch.Generator().manual_seed(10))
+    field = torch.tensor([2.0, -1.0]).expand(2, 9, 11, 2)
+    expected = torch.zeros_like(x)
+    expected[:, :, 1:, :-2] = x[:, :, :-1, 2:]
+    torch.testing.assert_close(warp(x, torch.zeros(2), field), expected, atol=1e-5, rtol=0)
+
+
+def test_elastic_distortions_are_drawn_after_the_angles():
+    x = torch.randn(16, 1, 28, 28, generator=torch.Generator().manual_seed(11))
+    aug = Augmentation.for_dataset("mnist", (1, 28, 28), degrees=10.0, alpha=5.0, sigma=2.0)
+    assert (aug.alpha, aug.sigma) == (5.0, 2.0)
+    gen = torch.Generator().manual_seed(12)
+    shifted = augment(x, gen, pad=2, flip=False)
+    angles = (2 * torch.rand(16, generator=gen, dtype=torch.float64) - 1) * math.radians(10)
+    field = elastic_field((16, 28, 28), gen, 5.0, 2.0)
+    expected = warp(shifted, angles, field)
+    torch.testing.assert_close(aug(x, torch.Generator().manual_seed(12)), expected, atol=0,
+                               rtol=0)
+    assert not torch.equal(expected, warp(shifted, angles))
+    # without rotations the field comes straight after the shifts, on unturned images
+    plain = Augmentation.for_dataset("mnist", (1, 28, 28), alpha=5.0)
+    assert plain.sigma == 4.0
+    gen = torch.Generator().manual_seed(12)
+    shifted = augment(x, gen, pad=2, flip=False)
+    expected = warp(shifted, torch.zeros(16), elastic_field((16, 28, 28), gen, 5.0, 4.0))
+    torch.testing.assert_close(plain(x, torch.Generator().manual_seed(12)), expected, atol=0,
+                               rtol=0)
+
+
+@pytest.mark.parametrize("alpha, sigma, message", [
+    (-1.0, None, "--elastic -1.0 is not a distortion strength"),
+    (float("nan"), None, "--elastic nan is not a distortion strength"),
+    (5.0, 0.0, "--elastic-sigma 0.0 is not a smoothing width"),
+])
+def test_a_distortion_without_strength_or_width_is_refused(alpha, sigma, message):
+    with pytest.raises(ValueError, match=message):
+        Augmentation.for_dataset("mnist", (1, 28, 28), alpha=alpha, sigma=sigma)

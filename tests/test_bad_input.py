@@ -112,6 +112,13 @@ BEFORE_DATA = [
     (["train", "--rotate", "10"], "--rotate 10.0 adds rotations to --augment; pass "
                                   "--augment as well"),
     (["train", "--augment", "--rotate", "181"], "--rotate 181.0 is out of range"),
+    (["train", "--elastic", "34"], "--elastic 34.0 adds elastic distortions to --augment; "
+                                   "pass --augment as well"),
+    (["train", "--augment", "--elastic-sigma", "6"], "--elastic-sigma 6.0 smooths the "
+                                                     "distortions of --elastic; pass --elastic"),
+    (["train", "--augment", "--elastic", "-1"], "--elastic -1.0 is out of range"),
+    (["train", "--augment", "--elastic", "34", "--elastic-sigma", "0"],
+     "--elastic-sigma 0.0 is out of range"),
     (["train", "--schedule", "zigzag"], "--schedule takes"),
     (["train", "--device", "gpu"], "--device 'gpu'"),
     (["demo", "--epochs", "0"], "--epochs 0 is out of range"),

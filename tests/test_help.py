@@ -30,6 +30,7 @@ def test_every_option_is_explained_with_its_default(command, action):
     assert "override the preset" not in text
     if action.option_strings:  # positional arguments have no default to state
         assert "default: " in text, text
+        assert "None" not in text, text  # an unset default says what a run takes instead
     if action.dest in RANGES and action.type in (int, float):
         assert f"range {RANGES[action.dest]}" in text
 

@@ -87,12 +87,15 @@ def test_resume_alone_takes_the_stored_options(tmp_path, capsys):
 
 
 def test_a_run_stored_before_an_option_existed_resumes_at_its_default(tmp_path, capsys):
-    """A config.json without ``rotate`` (runs stored before the option) resumes as a run
-    without rotations; asking for rotations on resume is refused as a change."""
+    """A config.json without ``rotate``, ``elastic`` and ``elastic_sigma`` (runs stored
+    before those options) resumes as a run without rotations and distortions; asking for
+    either on resume is refused as a change."""
     out = tmp_path / "run"
     assert _train(out) == 0
     config = json.loads((out / "config.json").read_text())
     assert config["options"].pop("rotate") == 0.0
+    assert config["options"].pop("elastic") == 0.0
+    assert config["options"].pop("elastic_sigma") is None
 
     def predating():
         (out / "config.json").write_text(json.dumps(config))
@@ -101,6 +104,10 @@ def test_a_run_stored_before_an_option_existed_resumes_at_its_default(tmp_path, 
     assert main(["train", "--out", str(out), "--resume", "--epochs", "3", "--augment",
                  "--rotate", "5"]) == 2
     assert "--rotate 0.0 (run) vs 5.0 (now)" in _error_line(capsys)
+    predating()
+    assert main(["train", "--out", str(out), "--resume", "--epochs", "3", "--augment",
+                 "--elastic", "8"]) == 2
+    assert "--elastic 0.0 (run) vs 8.0 (now)" in _error_line(capsys)
     predating()
     assert main(["train", "--out", str(out), "--resume", "--epochs", "2", "--no-progress"]) == 0
     assert json.loads((out / "results.json").read_text())["diffpc"]["epochs_done"] == 2

@@ -154,35 +154,46 @@ def test_augmented_training_feeds_shifted_images_to_every_model(shift, monkeypat
         assert not matches[:, :, near].flatten(1).any(1).all()
 
 
-def test_train_rotate_turns_every_batch_within_its_angle(monkeypatch, tmp_path):
-    """Oracle: with ``--augment --shift 0 --rotate 30`` every training batch of every model
-    passes through the rotation, with angles within 30 degrees and not all zero, and the
-    rows a model trains on are those rotated images; the option is stored."""
+@pytest.mark.parametrize("flags, options", [
+    (["--rotate", "30"], {"rotate": 30.0, "elastic": 0.0}),
+    (["--elastic", "3", "--elastic-sigma", "1"], {"rotate": 0.0, "elastic": 3.0,
+                                                  "elastic_sigma": 1.0}),
+])
+def test_train_rotate_and_elastic_warp_every_batch(monkeypatch, tmp_path, flags, options):
+    """Oracle: with ``--augment --shift 0`` and ``--rotate 30`` or ``--elastic 3`` every
+    training batch of every model passes through the resampling, turned within 30 degrees
+    or displaced by a field (and not both), and the rows a model trains on are those
+    resampled images; the options are stored."""
     from lava_diffpc.reference.backprop import BackpropNetwork
 
-    turned, seen = [], []
-    original_rotate = augment_module.rotate
+    warped, seen = [], []
+    original_warp = augment_module.warp
 
-    def recording_rotate(x, angles):
-        out = original_rotate(x, angles)
-        turned.append((angles.clone(), out.reshape(len(x), -1)))
+    def recording_warp(x, angles, displacement=None):
+        out = original_warp(x, angles, displacement)
+        warped.append((angles.clone(), displacement, out.reshape(len(x), -1)))
         return out
 
     def capture(self, x, y, *args, _original=BackpropNetwork.gradients, **kwargs):
         seen.append(x.clone())
         return _original(self, x, y, *args, **kwargs)
 
-    monkeypatch.setattr(augment_module, "rotate", recording_rotate)
+    monkeypatch.setattr(augment_module, "warp", recording_warp)
     monkeypatch.setattr(BackpropNetwork, "gradients", capture)
     out = tmp_path / "run"
     assert main(["train", "--preset", "digits", "--arch", "64-16-10", "--epochs", "1",
                  "--limit-train", "48", "--batch-size", "16", "--models", "bp", "--augment",
-                 "--shift", "0", "--rotate", "30", "--out", str(out), "--no-progress"]) == 0
-    assert json.loads((out / "config.json").read_text())["options"]["rotate"] == 30.0
-    assert len(turned) == len(seen) == 3
-    angles = torch.cat([a for a, _ in turned])
-    assert angles.abs().max() <= math.radians(30) and angles.abs().max() > 0
-    assert torch.equal(torch.cat(seen), torch.cat([rows for _, rows in turned]))
+                 "--shift", "0", *flags, "--out", str(out), "--no-progress"]) == 0
+    stored = json.loads((out / "config.json").read_text())["options"]
+    assert {key: stored[key] for key in options} == options
+    assert len(warped) == len(seen) == 3
+    angles = torch.cat([a for a, _, _ in warped])
+    assert angles.abs().max() <= math.radians(options["rotate"])
+    assert (angles.abs().max() > 0) == (options["rotate"] > 0)
+    for _, field, _ in warped:
+        assert (field is not None) == (options["elastic"] > 0)
+        assert field is None or field.abs().max() > 0
+    assert torch.equal(torch.cat(seen), torch.cat([rows for _, _, rows in warped]))
 
 
 def test_augmenting_flat_rows_without_their_image_shape_is_refused():

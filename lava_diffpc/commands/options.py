@@ -17,7 +17,7 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-from lava_diffpc.augment import PADS
+from lava_diffpc.augment import ELASTIC_SIGMA, PADS
 from lava_diffpc.config import PRESYN_FACTORS
 from lava_diffpc.presets import COMMON, PRESETS
 from lava_diffpc.reference.backprop import BP_LOSSES
@@ -33,7 +33,7 @@ OPTION_TYPES: dict[str, Any] = {
     "max_gain": float,
     "lr_schedule": str, "batch_size": int, "epochs": int, "bp_loss": str, "heldout": int,
     "rule": str, "lr_shift": int, "err_shift": int, "headroom": int, "lr_shift_decay": int,
-    "shift": int, "rotate": float,
+    "shift": int, "rotate": float, "elastic": float, "elastic_sigma": float,
 }
 
 CHOICES: dict[str, tuple[str, ...]] = {
@@ -81,7 +81,8 @@ RANGES: dict[str, Range] = {
     "lr_shift": Range(0, 24), "err_shift": Range(0, 23), "headroom": Range(0, 7),
     "lr_shift_decay": Range(0, 1_000_000),
     # data and machine
-    "shift": Range(0, 1024), "rotate": Range(0, 180),
+    "shift": Range(0, 1024), "rotate": Range(0, 180), "elastic": Range(0, 1024),
+    "elastic_sigma": Range(0, 1024, lo_open=True),
     "limit_train": Range(1, BIG), "limit_test": Range(1, BIG), "threads": Range(1, 4096),
     # other commands
     "warmup_batches": Range(0, 1_000_000), "warm_batches": Range(0, 1_000_000),
@@ -146,6 +147,11 @@ MEANING: dict[str, str] = {
     "shift": "with --augment: the largest random shift of a training image, in pixels",
     "rotate": "with --augment: the largest random rotation of a training image about its "
               "centre, in degrees (bilinear; 0: none)",
+    "elastic": "with --augment: the strength of a random elastic distortion of a training "
+               "image, in pixels (a smoothed uniform displacement field times this; Simard "
+               "et al. used 34 on MNIST; 0: none)",
+    "elastic_sigma": "with --elastic: the smoothing of the displacement field, the Gaussian's "
+                     "standard deviation in pixels",
     "lr_shift_decay": "on-chip rule: epochs after which the learning rate halves (lr_shift "
                       "grows by 1, a shift as the learning engine needs); 0: constant",
 }
@@ -156,10 +162,17 @@ def flag(name: str) -> str:
     return "--" + name.replace("_", "-")
 
 
+# options no preset sets (None in COMMON): what a run takes for them
+UNSET_DEFAULTS = {
+    "shift": f"the data set's own ({', '.join(f'{k}: {v}' for k, v in PADS.items())})",
+    "elastic_sigma": f"{ELASTIC_SIGMA:g} pixels, Simard et al.'s",
+}
+
+
 def preset_default(name: str) -> str:
     """The default of a training option: COMMON's, and the presets that set their own."""
-    if name == "shift":  # unset in every preset: each data set has its own
-        return f"default: the data set's own ({', '.join(f'{k}: {v}' for k, v in PADS.items())})"
+    if name in UNSET_DEFAULTS:
+        return f"default: {UNSET_DEFAULTS[name]}"
     own = [f"{p}: {v[name]}" for p, v in PRESETS.items() if name in v]
     base = f"default: the preset's value, {COMMON[name]}" if name in COMMON else \
         "default: the preset's value"

@@ -61,7 +61,8 @@ from lava_diffpc.train import (
     write_json,
 )
 
-PREDATED = {"rotate": 0.0}  # options added after runs were stored: the value those runs had
+# options added after runs were stored: the value those runs had
+PREDATED = {"rotate": 0.0, "elastic": 0.0, "elastic_sigma": None}
 BUDGET = ("epochs",)  # stored options a resumed run may change (--max-minutes is not stored)
 # what a fresh run takes for the options left out (None in the parsed arguments, so that a
 # resumed run can take its stored values instead)
@@ -89,7 +90,8 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
                     help="random shifts of the training images (crops of the zero-padded "
                          "image: 4 pixels on CIFAR-10, with horizontal flips; 2 on MNIST and "
                          "Fashion-MNIST, 1 on digits, no flips; --shift sets another "
-                         "largest shift, --rotate adds rotations), the same for every model; "
+                         "largest shift, --rotate adds rotations, --elastic elastic "
+                         "distortions), the same for every model; "
                          "default: on for the CIFAR presets, off otherwise")
     tr.add_argument("--models", default=None,
                     help=f"comma list of the models to train: {', '.join(MODEL_KINDS)} "
@@ -278,6 +280,12 @@ def run(args: argparse.Namespace, opts: dict[str, Any] | None = None,
     if opts.get("rotate") and not opts.get("augment"):
         raise ValueError(f"--rotate {opts['rotate']} adds rotations to --augment; pass "
                          "--augment as well (or leave --rotate out)")
+    if opts.get("elastic") and not opts.get("augment"):
+        raise ValueError(f"--elastic {opts['elastic']} adds elastic distortions to --augment; "
+                         "pass --augment as well (or leave --elastic out)")
+    if opts.get("elastic_sigma") is not None and not opts.get("elastic"):
+        raise ValueError(f"--elastic-sigma {opts['elastic_sigma']} smooths the distortions of "
+                         "--elastic; pass --elastic as well (or leave --elastic-sigma out)")
     if opts["rule"] == "onchip" and distributed.world_size() > 1:
         raise ValueError("--rule onchip trains sample by sample in one process; run it "
                          "without torchrun")
