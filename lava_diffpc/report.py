@@ -177,7 +177,8 @@ def _last_comm(model: dict[str, Any]) -> dict[str, Any]:
 
 
 def runs_table(results: Path) -> str:
-    """Markdown: one row per stored training run."""
+    """Markdown: one row per stored training run; the threshold schedule only where the run
+    trained a DiffPC model (backprop ignores it)."""
     lines = ["| run | preset | schedule | epochs | DiffPC test | DiffPC held-out | "
              "backprop test | backprop cross-entropy test | ff activity spikes/neuron | "
              "learning error bits/neuron | source |",
@@ -190,8 +191,9 @@ def runs_table(results: Path) -> str:
         comm = _last_comm(diffpc)
         ff = comm.get("ff", {}).get("activity_spikes_all")
         err = comm.get("learn", {}).get("error_bits_all")
+        schedule = opts.get("schedule", "-") if diffpc else "-"
         lines.append(
-            f"| {name} | {opts.get('preset', '-')} | {opts.get('schedule', '-')} | "
+            f"| {name} | {opts.get('preset', '-')} | {schedule} | "
             f"{epochs} of {opts.get('epochs', '-')} | {_pct(diffpc.get('final_test_acc'))} | "
             f"{_pct(diffpc.get('final_heldout_acc'))} | {_pct(bp.get('final_test_acc'))} | "
             f"{_pct(bp_ce.get('final_test_acc'))} | "

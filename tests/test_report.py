@@ -89,6 +89,8 @@ SUMMARY = {"runs": {"mnist-s-s0": RUN, "mnist-s-s1": RUN},
 
 def test_run_tables_read_runs_summaries_and_the_paper_index(results):
     (results / "one.json").write_text(json.dumps(RUN))
+    backprop_only = {"options": RUN["options"], "bp": RUN["bp"]}
+    (results / "twin.json").write_text(json.dumps(backprop_only))
     (results / "seeds.json").write_text(json.dumps(SUMMARY))
     (results / "paper.json").write_text(json.dumps({"rows": [
         {"row": "MNIST S", "paper": 0.983, "file": "one.json", "conditions": "3 epochs"},
@@ -99,6 +101,8 @@ def test_run_tables_read_runs_summaries_and_the_paper_index(results):
     assert ("| one | mnist-s | cyclic | 3 of 3 | 97.12% | - | 97.50% | - | 1.500 | 0.0100 |"
             in out)
     assert out.count("| mnist-s-s0 | mnist-s |") == 1  # a summary's runs count as runs
+    # a run without DiffPC names no threshold schedule: backprop has none
+    assert "| twin | mnist-s | - | 3 of 3 | - | - | 97.50% | - | - | - |" in out
     assert "| mnist-s | 3 | 97.50 +- 0.71% (2 seeds) | 90.00% (1 seed) |" in out
     assert "| MNIST S | 98.30% | 97.12% | 97.50% | - | 3 | 3 epochs |" in out
     assert ("| MNIST S seeds | 98.30% | 97.50 +- 0.71% (2 seeds) | 90.00% (1 seed) | - | 3 |"
@@ -118,7 +122,7 @@ def test_cross_entropy_backprop_is_a_column_of_the_run_and_paper_tables(results)
     out = render("<!-- report:runs -->\n<!-- /report:runs -->\n<!-- report:paper -->\n"
                  "<!-- /report:paper -->\n", results)
     assert "| cifar-s0 | mnist-s | cyclic | 3 of 3 | 97.12% | - | 97.50% | 65.60% |" in out
-    assert "| ce-only | mnist-s | cyclic | 16 of 3 | - | - | - | 65.60% | - | - |" in out
+    assert "| ce-only | mnist-s | - | 16 of 3 | - | - | - | 65.60% | - | - |" in out
     assert "| CIFAR | 63.30% | 97.12% | 97.50% | 65.60% | 3 |" in out
     (results / "cifar.json").write_text(json.dumps({"runs": {  # CE trained on its own
         "cifar-s0": RUN, "ce-only": {"options": RUN["options"], "bp-ce": ce}}}))
