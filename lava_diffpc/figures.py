@@ -12,6 +12,10 @@
   that held samples out (``--heldout``) trained on slightly different ones.
 * ``schedule-<presets>.png``: threshold ``T(k)`` (log scale) and target-update rate
   ``gamma(k)`` over one training sample's steps, per preset.
+* ``augment-<run>.png``: for a run trained with ``--augment``, its first training images as
+  they are (top row) and three draws of the run's augmentation of them (shifts, flips,
+  rotations, elastic distortions; :mod:`lava_diffpc.augment`), shown on the [0, 1] pixel
+  scale (standardisation undone, clipped for display only).
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ from __future__ import annotations
 import argparse
 import json
 import re
+import textwrap
 from collections import defaultdict
 from pathlib import Path
 from typing import Any
@@ -31,12 +36,14 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 from matplotlib.ticker import MaxNLocator  # noqa: E402
 
+from lava_diffpc.augment import Augmentation  # noqa: E402
 from lava_diffpc.data import load_dataset  # noqa: E402
 from lava_diffpc.presets import PRESETS, parse_layers, preset  # noqa: E402
 from lava_diffpc.runfolder import check_folder  # noqa: E402
 from lava_diffpc.train import build_model, network_config, read_checkpoint  # noqa: E402
 
 MODEL_STYLE = {"diffpc": ("DiffPC", "-"), "bp": ("backprop", "--")}
+AUGMENT_IMAGES = 8  # training images per augmentation figure
 
 
 def run_label(opts: dict[str, Any]) -> str:
@@ -146,6 +153,45 @@ def schedule_plot(presets: list[str], path: Path) -> Path:
     return path
 
 
+def augmentation_draws(opts: dict[str, Any], images: torch.Tensor, draws: int = 3,
+                       seed: int = 0) -> torch.Tensor:
+    """``(1 + draws, N, C, H, W)``: the images ``(N, C, H, W)`` as they are, then ``draws``
+    successive augmentations of them by the run options' :class:`Augmentation`, from one
+    generator seeded with ``seed``."""
+    aug = Augmentation.for_dataset(opts["dataset"], tuple(images.shape[1:]), opts.get("shift"),
+                                   opts.get("rotate", 0.0), opts.get("elastic", 0.0),
+                                   opts.get("elastic_sigma"))
+    gen = torch.Generator().manual_seed(seed)
+    return torch.stack([images, *(aug(images, gen) for _ in range(draws))])
+
+
+def augmentation_grid(panels: torch.Tensor, mean: np.ndarray, std: np.ndarray, title: str,
+                      path: Path) -> Path:
+    """One row per draw of :func:`augmentation_draws`, standardisation undone with the
+    training split's per-channel ``mean`` and ``std`` (pixel scale [0, 1])."""
+    rows, cols = panels.shape[:2]
+    pixels = panels.double() * torch.from_numpy(std).view(-1, 1, 1) + \
+        torch.from_numpy(mean).view(-1, 1, 1)
+    pixels = pixels.clamp(0, 1).permute(0, 1, 3, 4, 2).numpy()  # (rows, cols, H, W, C)
+    fig, axes = plt.subplots(rows, cols, figsize=(1.1 * cols, 1.1 * rows + 0.6), squeeze=False)
+    for r in range(rows):
+        for c in range(cols):
+            ax = axes[r, c]
+            image = pixels[r, c]
+            if image.shape[-1] == 1:
+                ax.imshow(image[..., 0], cmap="gray", vmin=0, vmax=1)
+            else:
+                ax.imshow(image)
+            ax.set_xticks([])
+            ax.set_yticks([])
+        axes[r, 0].set_ylabel("as is" if r == 0 else f"draw {r}", fontsize=8)
+    fig.suptitle(textwrap.fill(title, 14 * cols), fontsize=9)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
+
+
 def _read_results(run: Path) -> dict[str, Any]:
     path = run / "results.json"
     if not path.is_file():
@@ -172,11 +218,13 @@ def draw_all(args: argparse.Namespace) -> list[Path]:
     runs = [(Path(run), _read_results(Path(run))) for run in args.runs]
     states = {run: read_checkpoint(run / "checkpoint-diffpc.pt") for run, _ in runs
               if "spikes" in what and (run / "checkpoint-diffpc.pt").exists()}
-    drawable = {"accuracy": bool(runs), "schedule": args.schedules != [], "spikes": bool(states)}
+    drawable = {"accuracy": bool(runs), "schedule": args.schedules != [], "spikes": bool(states),
+                "augment": any(results["options"].get("augment") for _, results in runs)}
     if not any(drawable[kind] for kind in what):
         raise ValueError(f"nothing to draw: --what {' '.join(sorted(what))} needs run folders "
-                         "(spike histograms: with a checkpoint-diffpc.pt) or, for schedule, "
-                         "presets; pass run folders or --what schedule")
+                         "(spike histograms: with a checkpoint-diffpc.pt; augment: trained "
+                         "with --augment) or, for schedule, presets; pass run folders or "
+                         "--what schedule")
     check_folder(out)
     created = not out.exists()
     out.mkdir(parents=True, exist_ok=True)
@@ -205,6 +253,16 @@ def _draw(args: argparse.Namespace, out: Path, what: set[str],
             written.append(spike_histograms(
                 counts, f"{run_label(opts)} (seed {opts.get('seed', 0)}, epoch {state['epoch']}), "
                         f"{len(ds.x_test)} {ds.name} test samples", out / f"spikes-{run.name}.png"))
+    for run, results in runs if "augment" in what else ():
+        opts = results["options"]
+        if opts.get("augment"):
+            ds = load_dataset(opts["dataset"], args.data_dir, download=args.download,
+                              flatten=False, limit_train=AUGMENT_IMAGES, limit_test=1)
+            panels = augmentation_draws(opts, torch.from_numpy(ds.x_train))
+            written.append(augmentation_grid(
+                panels, ds.mean, ds.std, f"{run_label(opts)}: {ds.name} training images as "
+                                         "they are and three augmented draws",
+                out / f"augment-{run.name}.png"))
     for label, runs_of in by_preset.items() if "accuracy" in what else ():
         stem = re.sub(r"[^A-Za-z0-9._-]+", "_", label)
         written.append(accuracy_curves(runs_of, f"{label}: {runs_of[0]['dataset']}",

@@ -1,13 +1,15 @@
-"""Figures and per-neuron spike tallies; oracles: the network's own CommStats counters and
-the PNG signature of every file the command reports."""
+"""Figures and per-neuron spike tallies; oracles: the network's own CommStats counters, the
+run's own Augmentation replayed, and the PNG signature of every file the command reports."""
 
 import json
+import shutil
 
 import torch
 
+from lava_diffpc.augment import Augmentation
 from lava_diffpc.cli import main
 from lava_diffpc.data import load_dataset
-from lava_diffpc.figures import run_label
+from lava_diffpc.figures import augmentation_draws, run_label
 from lava_diffpc.presets import preset
 from lava_diffpc.train import build_model
 
@@ -40,6 +42,18 @@ def test_run_label_names_the_changed_options():
     assert run_label({**preset("digits"), "seed": 1}) == "digits"
 
 
+def test_augmentation_draws_replay_the_runs_augmentation():
+    opts = {**preset("digits"), "augment": True, "shift": 2, "rotate": 20.0, "elastic": 2.0,
+            "elastic_sigma": 1.0}
+    images = torch.randn(5, 1, 8, 8, generator=torch.Generator().manual_seed(3))
+    panels = augmentation_draws(opts, images, draws=2, seed=4)
+    aug = Augmentation((1, 8, 8), 2, False, 20.0, 2.0, 1.0)
+    gen = torch.Generator().manual_seed(4)
+    assert panels.shape == (3, 5, 1, 8, 8) and torch.equal(panels[0], images)
+    assert torch.equal(panels[1], aug(images, gen)) and torch.equal(panels[2], aug(images, gen))
+    assert not torch.equal(panels[1], panels[2])
+
+
 def test_figures_command_draws_every_kind(tmp_path, capsys):
     run = tmp_path / "run"
     assert main(["train", "--preset", "digits", "--arch", "64-16-10", "--epochs", "2",
@@ -61,3 +75,16 @@ def test_figures_command_draws_every_kind(tmp_path, capsys):
     assert capsys.readouterr().out.split()[-1].endswith("schedule-digits-mnist-l.png")
     assert main(["figures", str(tmp_path), "--out", str(tmp_path / "h")]) == 2
     assert "results.json not found" in capsys.readouterr().err
+    # augmented draws only for a run trained with --augment
+    assert main(["figures", str(run), "--what", "augment", "--out", str(tmp_path / "i")]) == 2
+    assert "augment: trained with --augment" in capsys.readouterr().err
+    turned = tmp_path / "turned"
+    shutil.copytree(run, turned)
+    results = json.loads((turned / "results.json").read_text())
+    results["options"].update(augment=True, rotate=15.0)
+    (turned / "results.json").write_text(json.dumps(results))
+    assert main(["figures", str(turned), "--what", "augment", "--out", str(tmp_path / "i")]) == 0
+    written = capsys.readouterr().out.split()
+    assert [p.rsplit("/", 1)[1] for p in written] == ["augment-turned.png"]
+    with open(written[0], "rb") as f:
+        assert f.read(8) == PNG

@@ -7,13 +7,13 @@ import argparse
 from lava_diffpc.commands.common import add_common
 from lava_diffpc.commands.options import describe
 
-FIGURE_KINDS = ("accuracy", "spikes", "schedule")
+FIGURE_KINDS = ("accuracy", "spikes", "schedule", "augment")
 
 
 def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     fig = sub.add_parser(
         "figures", help="PNG figures: accuracy curves, per-layer spike histograms, "
-                        "threshold schedules",
+                        "threshold schedules, augmented training images",
         description="Draw PNG figures of trained runs and of presets' schedules. Exit codes: "
                     "0 done, 2 bad input (nothing to draw, a missing or corrupt results.json "
                     "or checkpoint), 130 interrupted.")
@@ -27,7 +27,9 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
                      help=describe("samples", "test samples the spike histograms run", 1000))
     fig.add_argument("--what", nargs="+", default=list(FIGURE_KINDS), choices=FIGURE_KINDS,
                      help="which figures to draw: accuracy (test accuracy per epoch), spikes "
-                          "(spikes per neuron per sample, per layer), schedule; default: all")
+                          "(spikes per neuron per sample, per layer), schedule, augment (a "
+                          "run's training images and augmented draws of them, for runs "
+                          "trained with --augment); default: all")
     fig.add_argument("--out", default="docs/figures", metavar="DIR",
                      help="folder for the PNG files; default: docs/figures")
     add_common(fig)
