@@ -81,8 +81,9 @@ def warp(x: torch.Tensor, angles: torch.Tensor,
          displacement: torch.Tensor | None = None) -> torch.Tensor:
     """Images ``x (B, C, H, W)`` rotated about their centres by ``angles (B,)`` radians,
     clockwise as displayed with rows running down (at 90 degrees ``torch.rot90(x, -1, (2,
-    3))`` up to rounding), then distorted by ``displacement (B, H, W, 2)`` pixels (x, y) of
-    the rotated image; one bilinear resampling, zero where a pixel comes from outside.
+    3))`` up to rounding), and distorted by ``displacement (B, H, W, 2)``: output pixel
+    ``p`` reads the input ``d(p)`` pixels (x, y) away from where the rotation alone puts it;
+    one bilinear resampling, zero where a pixel comes from outside.
 
     The sampling grid maps each output pixel centre ``p = (u, v)`` (pixels right of and
     below the image centre) to the input point ``R(-angle) p + d(p)``, ``R(a) = [[c, -s],
