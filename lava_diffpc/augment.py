@@ -148,6 +148,14 @@ class Augmentation:
                              "than 0 pixels")
         return cls((c, h, w), pad, key in FLIPPED, float(degrees), float(alpha), sigma)
 
+    @classmethod
+    def for_options(cls, opts: dict, image_shape: tuple[int, ...]) -> Augmentation:
+        """The augmentation a run's options ask for (``dataset``, ``shift``, ``rotate``,
+        ``elastic``, ``elastic_sigma``; options a stored run predates take their defaults)."""
+        return cls.for_dataset(opts["dataset"], image_shape, opts.get("shift"),
+                               opts.get("rotate", 0.0), opts.get("elastic", 0.0),
+                               opts.get("elastic_sigma"))
+
     def __call__(self, x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
         if x.dim() == 2:  # flattened rows of a fully connected network
             images = x.reshape(len(x), *self.image_shape)

@@ -158,9 +158,7 @@ def augmentation_draws(opts: dict[str, Any], images: torch.Tensor, draws: int = 
     """``(1 + draws, N, C, H, W)``: the images ``(N, C, H, W)`` as they are, then ``draws``
     successive augmentations of them by the run options' :class:`Augmentation`, from one
     generator seeded with ``seed``."""
-    aug = Augmentation.for_dataset(opts["dataset"], tuple(images.shape[1:]), opts.get("shift"),
-                                   opts.get("rotate", 0.0), opts.get("elastic", 0.0),
-                                   opts.get("elastic_sigma"))
+    aug = Augmentation.for_options(opts, tuple(images.shape[1:]))
     gen = torch.Generator().manual_seed(seed)
     return torch.stack([images, *(aug(images, gen) for _ in range(draws))])
 

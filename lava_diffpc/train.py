@@ -269,11 +269,7 @@ class Trainer:
                 raise ValueError("augmenting flattened rows needs the images' shape: pass "
                                  "image_shape=(C, H, W)")
             shape = image_shape or tuple(self.x_train.shape[1:])
-            self.augmentation = Augmentation.for_dataset(model_opts["dataset"], shape,
-                                                         model_opts.get("shift"),
-                                                         model_opts.get("rotate", 0.0),
-                                                         model_opts.get("elastic", 0.0),
-                                                         model_opts.get("elastic_sigma"))
+            self.augmentation = Augmentation.for_options(model_opts, shape)
         self.rank, self.world = distributed.rank(), distributed.world_size()
         distributed.check_batch_split(cfg.batch_size, self.world)
         self._batch_rows = 0  # rows of the current global batch (all ranks)
