@@ -132,6 +132,7 @@ COMMON: dict[str, Any] = {
     "rule": "local", "lr_shift": _ONCHIP.lr_shift, "err_shift": _ONCHIP.err_shift,
     "headroom": _ONCHIP.headroom, "lr_shift_decay": 0,
     "augment": False, "shift": None, "rotate": 0.0, "elastic": 0.0, "elastic_sigma": None,
+    "bound_twin": False,
 }
 
 CIFAR_ARCH = "3x32x32-c32k5s2-c64k5s2-512-128-10"

@@ -6,7 +6,8 @@ All models expose ``parameters``, ``gradients(x, y, generator, stats)`` and
 gradient-norm clipping and a cosine learning-rate schedule. ``max_gain`` > 0 projects
 DiffPC's feedback matrices after every step so that the learning phase's relaxation gain
 stays at or below it (:func:`lava_diffpc.reference.stability.bound_relaxation_gain`); the
-backprop and PC twins train unbounded.
+backprop and PC twins train unbounded, unless ``bound_twin`` holds the backprop twins' W_2..W_L
+to the same bound (a control: the twins under DiffPC's weight constraint).
 
 Reproducibility: the epoch's sample order and every batch's dropout masks come from
 generators seeded by ``(seed, epoch[, batch])``, so a run resumed from a checkpoint
@@ -119,6 +120,7 @@ class TrainConfig:
     weight_decay: float = 1e-4
     clip: float = 0.0  # max gradient norm; 0 disables clipping
     max_gain: float = 0.0  # DiffPC's relaxation-gain bound after each step; 0 disables
+    bound_twin: bool = False  # the same bound on the backprop twins' W_2..W_L (a control)
     lr_schedule: str = "cosine"
     seed: int = 0
     checkpoint_every: int = 50  # batches
@@ -421,7 +423,8 @@ class Trainer:
         self.optimizer.step()
         for p in params:
             p.grad = None
-        if self.cfg.max_gain > 0 and isinstance(self.model, DiffPCNetwork):
+        if self.cfg.max_gain > 0 and (isinstance(self.model, DiffPCNetwork) or (
+                self.cfg.bound_twin and isinstance(self.model, BackpropNetwork))):
             bound_relaxation_gain(self.model.connections, self.model.weights,
                                   self.model.config.schedule.gamma2, self.cfg.max_gain)
         self._epoch_acc["correct"] += int((pred.cpu() == y).sum())

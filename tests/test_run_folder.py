@@ -87,15 +87,16 @@ def test_resume_alone_takes_the_stored_options(tmp_path, capsys):
 
 
 def test_a_run_stored_before_an_option_existed_resumes_at_its_default(tmp_path, capsys):
-    """A config.json without ``rotate``, ``elastic`` and ``elastic_sigma`` (runs stored
-    before those options) resumes as a run without rotations and distortions; asking for
-    either on resume is refused as a change."""
+    """A config.json without ``rotate``, ``elastic``, ``elastic_sigma`` and ``bound_twin``
+    (runs stored before those options) resumes as a run without rotations, distortions and
+    a bounded twin; asking for rotations or distortions on resume is refused as a change."""
     out = tmp_path / "run"
     assert _train(out) == 0
     config = json.loads((out / "config.json").read_text())
     assert config["options"].pop("rotate") == 0.0
     assert config["options"].pop("elastic") == 0.0
     assert config["options"].pop("elastic_sigma") is None
+    assert config["options"].pop("bound_twin") is False
 
     def predating():
         (out / "config.json").write_text(json.dumps(config))

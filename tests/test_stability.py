@@ -1,5 +1,5 @@
 """The relaxation-gain bound (oracles: the singular values of the explicit matrix, and the
-linear stability of the target update) and ``train --max-gain``."""
+linear stability of the target update), ``train --max-gain`` and ``train --bound-twin``."""
 
 import math
 
@@ -121,7 +121,28 @@ def test_train_keeps_diffpc_within_the_bound_and_leaves_the_twin(tmp_path):
     assert sigmas["bp"] > 1.2 * limit
 
 
+def test_bound_twin_holds_both_twins_to_diffpcs_bound(tmp_path):
+    """``--bound-twin``: the backprop twins' W_2 (squared error and cross-entropy alike) end
+    on the same bound as DiffPC's; W_1, which the bound leaves free, stays unbounded."""
+    run = tmp_path / "run"
+    assert main(["train", "--preset", "digits", "--epochs", "1", "--limit-train", "512",
+                 "--gamma", "0.5", "--max-gain", "0.6", "--bound-twin",
+                 "--models", "diffpc,bp,bp-ce", "--out", str(run),
+                 "--no-progress", "--threads", "1"]) == 0
+    limit = stable_sigma(0.5, 0.6)
+    for kind in ("diffpc", "bp", "bp-ce"):
+        state = read_checkpoint(run / f"checkpoint-{kind}.pt")
+        assert state["train_cfg"]["bound_twin"] is True
+        w1, w2 = state["params"][0], state["params"][2]
+        assert float(torch.linalg.matrix_norm(w2, 2)) == pytest.approx(limit, rel=1e-2), kind
+        assert float(torch.linalg.matrix_norm(w1, 2)) > 2 * limit, kind
+
+
 @pytest.mark.parametrize("extra, message", [
+    (["--bound-twin"], "--bound-twin holds the backprop twins to the bound of --max-gain; "
+                       "pass --max-gain as well"),
+    (["--bound-twin", "--gamma", "0.5", "--max-gain", "0.6", "--models", "diffpc,pc"],
+     "--bound-twin bounds a backprop twin, and --models diffpc,pc trains none"),
     (["--gamma", "0.5", "--max-gain", "0.4"], "must exceed gamma"),
     (["--rule", "onchip", "--max-gain", "1.9"], "on-chip rule has no such step"),
     (["--max-gain", "-1"], "--max-gain -1.0 is out of range"),

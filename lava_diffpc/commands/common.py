@@ -26,7 +26,7 @@ __all__ = ["OPTION_TYPES", "RULES", "HELDOUT_SEED", "TRAIN_FIELDS", "add_common"
 
 HELDOUT_SEED = 0  # the held-out slice is part of the data set, the same for every --seed
 TRAIN_FIELDS = ("epochs", "batch_size", "optimizer", "lr", "weight_decay", "clip",
-                "max_gain", "lr_schedule", "seed")
+                "max_gain", "bound_twin", "lr_schedule", "seed")
 
 
 def add_common(p: argparse.ArgumentParser, limit_test_default: str = "all") -> None:
@@ -72,6 +72,8 @@ def resolve_options(args: argparse.Namespace) -> dict[str, Any]:
         opts["input_gate"] = True
     if getattr(args, "augment", None) is not None:
         opts["augment"] = args.augment
+    if getattr(args, "bound_twin", None):
+        opts["bound_twin"] = True
     opts["seed"] = args.seed
     return opts
 

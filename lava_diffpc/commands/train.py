@@ -62,7 +62,7 @@ from lava_diffpc.train import (
 )
 
 # options added after runs were stored: the value those runs had
-PREDATED = {"rotate": 0.0, "elastic": 0.0, "elastic_sigma": None}
+PREDATED = {"rotate": 0.0, "elastic": 0.0, "elastic_sigma": None, "bound_twin": False}
 BUDGET = ("epochs",)  # stored options a resumed run may change (--max-minutes is not stored)
 # what a fresh run takes for the options left out (None in the parsed arguments, so that a
 # resumed run can take its stored values instead)
@@ -93,6 +93,11 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
                          "largest shift, --rotate adds rotations, --elastic elastic "
                          "distortions), the same for every model; "
                          "default: on for the CIFAR presets, off otherwise")
+    tr.add_argument("--bound-twin", action="store_true", default=None,
+                    help="a control: hold the backprop twins' W_2..W_L to DiffPC's "
+                         "relaxation-gain bound (--max-gain) after every step as well, so "
+                         "that they train under DiffPC's weight constraint; default: off, "
+                         "the bound applies to DiffPC alone")
     tr.add_argument("--models", default=None,
                     help=f"comma list of the models to train: {', '.join(MODEL_KINDS)} "
                          "(DiffPC, its backprop twin with DiffPC's squared error, the twin "
@@ -286,6 +291,12 @@ def run(args: argparse.Namespace, opts: dict[str, Any] | None = None,
     if opts.get("elastic_sigma") is not None and not opts.get("elastic"):
         raise ValueError(f"--elastic-sigma {opts['elastic_sigma']} smooths the distortions of "
                          "--elastic; pass --elastic as well (or leave --elastic-sigma out)")
+    if opts.get("bound_twin") and not opts["max_gain"] > 0:
+        raise ValueError("--bound-twin holds the backprop twins to the bound of --max-gain; "
+                         "pass --max-gain as well (or leave --bound-twin out)")
+    if opts.get("bound_twin") and not {"bp", "bp-ce"} & set(models):
+        raise ValueError(f"--bound-twin bounds a backprop twin, and --models {args.models} "
+                         "trains none; add bp or bp-ce to --models (or leave --bound-twin out)")
     if opts["rule"] == "onchip" and distributed.world_size() > 1:
         raise ValueError("--rule onchip trains sample by sample in one process; run it "
                          "without torchrun")
