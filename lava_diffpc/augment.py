@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -149,7 +150,7 @@ class Augmentation:
         return cls((c, h, w), pad, key in FLIPPED, float(degrees), float(alpha), sigma)
 
     @classmethod
-    def for_options(cls, opts: dict, image_shape: tuple[int, ...]) -> Augmentation:
+    def for_options(cls, opts: dict[str, Any], image_shape: tuple[int, ...]) -> Augmentation:
         """The augmentation a run's options ask for (``dataset``, ``shift``, ``rotate``,
         ``elastic``, ``elastic_sigma``; options a stored run predates take their defaults)."""
         return cls.for_dataset(opts["dataset"], image_shape, opts.get("shift"),
