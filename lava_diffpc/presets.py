@@ -39,8 +39,8 @@ DiffPC-L row stands on those runs: ``--augment --rotate 15 --gamma 0.25 --max-ga
 5 --c1 12 --c2 12 --schedule cyclic-decay --m -2 --dropout 0``. The preset keeps n = 4,
 the cyclic schedule and no shifts: without the shifts the fifth threshold did not beat it,
 unstable at gamma 1/2 and, with the bound, fitting the training images closer and the test
-images less well (seed 0,
-``docs/results/cpu-mnist-l-30ep.json``); cyclic-decay without the shifts is untried.
+images less well (seed 0, ``docs/results/cpu-mnist-l-30ep.json``); cyclic-decay without the
+shifts is untried.
 
 DiffPC-S trains with AdamW at 1e-3 instead of the common 5e-4 and with dropout 0.05: over
 three seeds of 30 epochs the learning rate gained about a tenth of a point and matched the
