@@ -201,3 +201,24 @@ def test_augmenting_flat_rows_without_their_image_shape_is_refused():
     with pytest.raises(ValueError, match=r"pass image_shape=\(C, H, W\)"):
         Trainer(build_model("bp", opts), "bp", _digits(limit_train=32), TrainConfig(), None,
                 opts)
+
+
+def test_cli_evaluate_runs_backprop_weights_as_diffpc(tmp_path, capsys):
+    """Threshold theorem: DiffPC's feed-forward phase tracks the float forward pass to within
+    its finest threshold, so backprop's weights run as DiffPC classify about as backprop
+    does; the run has no DiffPC checkpoint, so the spiking result can only come from them."""
+    out = tmp_path / "run"
+    assert main(["train", "--preset", "digits", "--arch", "64-32-10", "--epochs", "2",
+                 "--models", "bp", "--out", str(out), "--no-progress"]) == 0
+    plain, as_diffpc = tmp_path / "plain.json", tmp_path / "as.json"
+    assert main(["evaluate", str(out), "--no-progress", "--json", str(plain)]) == 0
+    assert main(["evaluate", str(out), "--as-diffpc", "--no-progress",
+                 "--json", str(as_diffpc)]) == 0
+    bp = json.loads(plain.read_text())["bp"]
+    spiking = json.loads(as_diffpc.read_text())["bp-as-diffpc"]
+    assert bp["test_acc"] > 0.8 and "comm" not in bp
+    assert abs(spiking["test_acc"] - bp["test_acc"]) < 0.02
+    assert spiking["comm"]["ff"]["activity_spikes_all"] > 0
+    capsys.readouterr()
+    assert main(["evaluate", str(out), "--backend", "fixedsim", "--no-progress"]) == 0
+    assert "--as-diffpc runs its weights as DiffPC" in capsys.readouterr().out

@@ -50,6 +50,12 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
                          "neuro-core models exist), or netx: the inference path exported as "
                          "'export --format netx' does, run on lava-dl's netx (fixed_pt); "
                          "baselines run on the reference only; default: reference")
+    ev.add_argument("--as-diffpc", action="store_true",
+                    help="run the baselines' weights (backprop, standard PC) through "
+                         "DiffPC's feed-forward phase with the run's schedule, on --backend, "
+                         "reported as NAME-as-diffpc: the accuracy and spikes of DiffPC "
+                         "inference with weights it did not learn; DiffPC checkpoints run "
+                         "as always; default: off")
     add_common(ev, limit_test_default="the run's (from its config.json), else all")
 
     return ev
@@ -104,8 +110,10 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     for file, state in _load_checkpoints(path):
         _check_finite(file, state)
         opts, name = state["model_opts"], state["name"]
-        if args.backend != "reference" and name not in ("diffpc", ONCHIP_NAME):
-            print(f"{name}: skipped (--backend {args.backend} runs DiffPC only)")
+        as_diffpc = args.as_diffpc and name not in ("diffpc", ONCHIP_NAME)
+        if args.backend != "reference" and not (name in ("diffpc", ONCHIP_NAME) or as_diffpc):
+            print(f"{name}: skipped (--backend {args.backend} runs DiffPC only; "
+                  "--as-diffpc runs its weights as DiffPC)")
             continue
         ds, held = _run_data(run_dir, opts, args)
         qparams = load_qparams(state) if name == ONCHIP_NAME else None
@@ -115,6 +123,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             kind = "diffpc"
         else:
             params, kind = list(zip(state["params"][0::2], state["params"][1::2])), name
+        if as_diffpc:
+            kind, name = "diffpc", f"{name}-as-diffpc"
         samples = len(ds.x_test) + (len(held.x_test) if held else 0)
         batches = -(-samples // TrainConfig.eval_batch_size)  # evaluate()'s batches
         model = build_model(kind, opts, params=params, device=args.device, engine=args.engine,
