@@ -222,3 +222,9 @@ def test_cli_evaluate_runs_backprop_weights_as_diffpc(tmp_path, capsys):
     capsys.readouterr()
     assert main(["evaluate", str(out), "--backend", "fixedsim", "--no-progress"]) == 0
     assert "--as-diffpc runs its weights as DiffPC" in capsys.readouterr().out
+    fixed = tmp_path / "fixed.json"
+    assert main(["evaluate", str(out), "--backend", "fixedsim", "--as-diffpc",
+                 "--no-progress", "--json", str(fixed)]) == 0
+    # fixed point against float: 8-bit weights move a few of the 360 test images
+    assert abs(json.loads(fixed.read_text())["bp-as-diffpc"]["test_acc"]
+               - spiking["test_acc"]) < 0.03
