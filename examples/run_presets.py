@@ -199,7 +199,7 @@ def main() -> int:
     summary = {"runs": runs, "presets": per_preset,
                "_meta": {"device": args.device, "wall_seconds": time.monotonic() - start,
                          "failed": sorted(set(failed) | set(missing))}}
-    (out / "summary.json").write_text(json.dumps(summary, indent=2))
+    (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
     table = summary_table(per_preset)
     (out / "summary.txt").write_text(table + "\n")
     print(table, flush=True)

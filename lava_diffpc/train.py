@@ -461,7 +461,7 @@ def write_json(obj: Any, path: Path) -> None:
     ``obj`` are written as their field dicts."""
     tmp = path.with_name(path.name + ".tmp")
     try:
-        tmp.write_text(json.dumps(obj, indent=2, default=_dataclass_fields))
+        tmp.write_text(json.dumps(obj, indent=2, default=_dataclass_fields) + "\n")
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)

@@ -68,6 +68,9 @@ def test_resume_refuses_changed_options_and_names_them(done_run, capsys):
     results = json.loads((done_run / "results.json").read_text())
     assert results["diffpc"]["epochs_done"] == 2
     assert json.loads((done_run / "config.json").read_text())["options"]["epochs"] == 2
+    # JSON files end in a newline, as text files should
+    assert all((done_run / name).read_text().endswith("}\n")
+               for name in ("results.json", "config.json"))
 
 
 def test_resume_alone_takes_the_stored_options(tmp_path, capsys):
