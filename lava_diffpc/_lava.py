@@ -1,8 +1,8 @@
 """Guard for the Lava-dependent modules: a clear error instead of an obscure import failure.
 
 The float reference, the rules and the fast fixed-point simulator never import this module
-or Lava; :mod:`lava_diffpc.proc` and :mod:`lava_diffpc.lava_graph` call
-:func:`require_lava` first.
+or Lava; :mod:`lava_diffpc.proc`, :mod:`lava_diffpc.lava_graph` and the lava-dl runner of
+:mod:`lava_diffpc.export.netx` call :func:`require_lava` first.
 """
 
 from __future__ import annotations
