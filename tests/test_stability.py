@@ -1,5 +1,6 @@
 """The relaxation-gain bound (oracles: the singular values of the explicit matrix, and the
-linear stability of the target update), ``train --max-gain`` and ``train --bound-twin``."""
+linear stability of the target update, and the dense network's outputs for rebalancing into
+the bound), ``train --max-gain`` and ``train --bound-twin``."""
 
 import math
 
@@ -14,7 +15,12 @@ from lava_diffpc.presets import preset
 from lava_diffpc.reference.conv import ConvConnection
 from lava_diffpc.reference.network import DenseConnection
 from lava_diffpc.reference.pc import PCNetwork
-from lava_diffpc.reference.stability import bound_relaxation_gain, operator_norm, stable_sigma
+from lava_diffpc.reference.stability import (
+    bound_relaxation_gain,
+    operator_norm,
+    rebalance_into_bound,
+    stable_sigma,
+)
 from lava_diffpc.train import build_model, read_checkpoint
 
 
@@ -78,6 +84,27 @@ def test_bound_scales_only_the_feedback_matrices_above_it():
     for conn, w, w0, f in zip(conns[1:3], weights[1:3], before[1:3], factors[:2]):
         assert torch.allclose(w, f * w0)
         assert operator_norm(conn, w, iters=300) == pytest.approx(limit, rel=1e-2)
+
+
+@pytest.mark.parametrize("scale", [5.0, 0.2])
+def test_rebalancing_moves_a_network_into_the_bound_with_its_outputs_unchanged(scale):
+    """Oracle: the dense network's forward pass and the explicit matrices' singular values.
+    Feedback matrices far above the bound (scale 5) or far below it (0.2) end just inside
+    it, and every output stays what it was (ReLU is positively homogeneous)."""
+    net = build_model("bp", {**preset("digits"), "arch": "12-9-7-4", "dropout": 0.0},
+                      dtype=torch.float64)
+    assert tuple(net.config.sizes) == (12, 9, 7, 4)
+    for w, b in zip(net.weights, net.biases):
+        w.mul_(scale)
+        b.copy_(torch.randn(b.shape, generator=torch.Generator().manual_seed(1)))
+    x = torch.randn(32, 12, generator=torch.Generator().manual_seed(2), dtype=torch.float64)
+    before = net.forward(x)
+    scales = rebalance_into_bound(net, gamma=0.25, max_gain=0.8)
+    assert len(scales) == 2 and all(c > 0 for c in scales)
+    assert torch.allclose(net.forward(x), before, rtol=1e-10, atol=1e-10)
+    limit = stable_sigma(0.25, 0.8)
+    for w in net.weights[1:]:
+        assert torch.linalg.matrix_norm(w, 2) == pytest.approx(limit * (1 - 1e-3), rel=1e-6)
 
 
 def test_bound_makes_an_unstable_learning_phase_settle():

@@ -11,6 +11,8 @@ relaxation gain ``gamma * (1 + sigma(W_{l+1} D_l)^2)`` stays below 2
 ``W_{l+1}`` feeding back into a hidden layer (``W_2 .. W_L``) whose largest singular value
 exceeds ``sigma_max = sqrt(g / gamma - 1)`` is scaled down to it, ``W <- W * sigma_max /
 sigma(W)`` (a projection onto the set of stable weights; biases and ``W_1`` untouched).
+:func:`rebalance_into_bound` moves a network trained without the bound (a backprop twin)
+inside it without changing what it computes, by shifting scale between its ReLU layers.
 
 The same bound limits how far the settled errors stray from backprop's. Where the learning
 phase settles, the hidden layer below the output absorbs part of each sample's output error:
@@ -96,3 +98,26 @@ def bound_relaxation_gain(conns: list[Connection], weights: list[torch.Tensor],
             w.mul_(factor)
         factors.append(factor)
     return factors
+
+
+def rebalance_into_bound(model, gamma: float, max_gain: float) -> list[float]:
+    """Rescale the hidden layers of a ReLU network in place, its function unchanged, so
+    that ``W_2 .. W_L`` meet the relaxation-gain bound ``gamma (1 + sigma(W)^2) <= max_gain``.
+
+    Layer l's activity is multiplied by ``c_l`` (``W_l`` by ``c_l / c_{l-1}``, ``b_l`` by
+    ``c_l``): ``ReLU(c z) = c ReLU(z)`` for ``c > 0``, so the output is unchanged. With
+    ``c_0 = c_L = 1`` and ``c_{l-1} = c_l sigma(W_l) / limit`` from the top down, every
+    ``W_l`` above the first ends just inside the bound's largest singular value ``limit``
+    and ``W_1``, which the bound leaves free, takes up the scale. ``model``: a network with
+    ``connections``, ``weights`` and ``biases`` (DiffPC's or its backprop twin). Returns
+    ``c_1 .. c_{L-1}``.
+    """
+    limit = stable_sigma(gamma, max_gain) * (1 - 1e-3)  # inside the power iteration's estimate
+    n_layers = len(model.weights)
+    c = [1.0] * (n_layers + 1)
+    for l in range(n_layers, 1, -1):
+        c[l - 1] = c[l] * operator_norm(model.connections[l - 1], model.weights[l - 1]) / limit
+    for l in range(1, n_layers + 1):
+        model.weights[l - 1].mul_(c[l] / c[l - 1])
+        model.biases[l - 1].mul_(c[l])
+    return c[1:-1]
