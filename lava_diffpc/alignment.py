@@ -63,6 +63,16 @@ class Alignment:
     op_norm: list[float]
     relaxation_gain: list[float]
 
+    def record(self) -> dict[str, Any]:
+        """The stored numbers (rounded as printed; error spikes of the layers that learn)."""
+        return {"cosine": [round(c, 3) for c in self.cosine],
+                "norm_ratio": [round(r, 3) for r in self.norm_ratio],
+                "learning_error_spikes_per_neuron": [round(e, 4) for e in self.error_spikes[2:]],
+                "ff_activity_spikes": round(self.ff_activity_spikes, 3),
+                "ff_deviation": round(self.ff_deviation, 3),
+                "op_norm": [round(v, 3) for v in self.op_norm],
+                "relaxation_gain": [round(v, 3) for v in self.relaxation_gain]}
+
 
 def _cosine(a: torch.Tensor, b: torch.Tensor) -> float:
     na, nb = a.norm(), b.norm()

@@ -489,6 +489,31 @@ def align_table(results: Path) -> str:
     return "\n".join(lines) + "\n"
 
 
+def from_twin_table(results: Path) -> str:
+    """Markdown: one row per start of every stored ``from_twin`` entry
+    (``benchmarks/diffpc_from_twin.py``): test accuracy at the start and after each epoch,
+    and DiffPC's updates at the start weights where they were compared."""
+    lines = ["| entry | start | DiffPC's gain bound | test accuracy, start / epoch 1 / 2 / ... "
+             "| train accuracy, last epoch | at the start: cosine with backprop, W1 / W2 / ... "
+             "| at the start: feed-forward deviation | source |",
+             "|---|---|---|---|---|---|---|---|"]
+    for path in sorted(results.glob("*.json")):
+        doc = _load(results, path.name)
+        entries = doc.get("from_twin") if isinstance(doc, dict) else None
+        for name, entry in (entries or {}).items():
+            for start, rec in entry["starts"].items():
+                bound = "-" if rec["model"] != "diffpc" else \
+                    f"{entry['max_gain']:g}" if entry["max_gain"] > 0 else "none"
+                tests = " / ".join(_pct(e["test_acc"]) for e in rec["epochs"])
+                train = _pct(rec["epochs"][-1].get("train_acc"))
+                align = rec.get("start_alignment")
+                cos = "-" if align is None else " / ".join(f"{c:.2f}" for c in align["cosine"])
+                dev = "-" if align is None else f"{align['ff_deviation']:.3f}"
+                lines.append(f"| {name} | {start} | {bound} | {tests} | {train} | {cos} | "
+                             f"{dev} | `docs/results/{path.name}` |")
+    return "\n".join(lines) + "\n"
+
+
 def precision_table(results: Path) -> str:
     """Markdown: fixed point against float per ``fixed_vs_float`` entry."""
     lines = ["| network | epochs | test samples | float reference | fixed point (fixedsim) | "
@@ -521,7 +546,7 @@ BLOCKS: dict[str, Callable[[Path], str]] = {
     "onchip-epochs": onchip_epochs_table, "onchip-gaps": onchip_gaps_table,
     "onchip-seeds": onchip_seeds_table,
     "onchip-diagnosis": onchip_diagnosis_table,
-    "align": align_table, "precision": precision_table,
+    "align": align_table, "from-twin": from_twin_table, "precision": precision_table,
 }
 
 

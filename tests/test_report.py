@@ -309,3 +309,21 @@ def test_align_table_lists_every_stored_comparison(results):
     out = render("<!-- report:align -->\n<!-- /report:align -->\n", results)
     assert "| warm | preset | 0.48 / 0.95 | 15.7 | - | `docs/results/cifar.json` |" in out
     assert "| late | gamma=0.125 | 0.48 / 0.95 | 15.7 | 4.19 | `docs/results/cifar.json` |" in out
+
+
+def test_from_twin_table_lists_every_start(results):
+    epochs = [{"epoch": 0, "test_acc": 0.993}, {"epoch": 1, "train_acc": 0.9867,
+                                                 "test_acc": 0.9903}]
+    aligned = {"cosine": [-0.111, 0.372, 0.937], "ff_deviation": 0.035}
+    (results / "twin.json").write_text(json.dumps({"from_twin": {
+        "s1": {"max_gain": 0.8, "starts": {"diffpc-from-bp": {"model": "diffpc",
+                                                              "epochs": epochs}}},
+        "s1-start": {"max_gain": 0.0, "starts": {
+            "diffpc-from-bp": {"model": "diffpc", "epochs": epochs[:1]},
+            "bp-from-bp": {"model": "bp", "epochs": epochs[:1], "start_alignment": aligned}}}}}))
+    out = render("<!-- report:from-twin -->\n<!-- /report:from-twin -->\n", results)
+    assert ("| s1 | diffpc-from-bp | 0.8 | 99.30% / 99.03% | 98.67% | - | - | "
+            "`docs/results/twin.json` |") in out
+    assert "| s1-start | diffpc-from-bp | none | 99.30% | - | - | - |" in out
+    assert ("| s1-start | bp-from-bp | - | 99.30% | - | -0.11 / 0.37 / 0.94 | 0.035 | "
+            "`docs/results/twin.json` |") in out

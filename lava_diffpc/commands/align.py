@@ -150,17 +150,6 @@ def _command(args: argparse.Namespace) -> str:
     return " ".join(words)
 
 
-def _row(a: Any) -> dict[str, Any]:
-    """One variant's stored numbers (rounded as printed)."""
-    return {"cosine": [round(c, 3) for c in a.cosine],
-            "norm_ratio": [round(r, 3) for r in a.norm_ratio],
-            "learning_error_spikes_per_neuron": [round(e, 4) for e in a.error_spikes[2:]],
-            "ff_activity_spikes": round(a.ff_activity_spikes, 3),
-            "ff_deviation": round(a.ff_deviation, 3),
-            "op_norm": [round(v, 3) for v in a.op_norm],
-            "relaxation_gain": [round(v, 3) for v in a.relaxation_gain]}
-
-
 def run(args: argparse.Namespace) -> None:
     from lava_diffpc.alignment import backprop_warmup, format_table, gradient_alignment
 
@@ -212,7 +201,7 @@ def run(args: argparse.Namespace) -> None:
                               else "backprop-warmup")
         doc.setdefault("align", {})[name] = {
             "command": _command(args), "header": header,
-            "rows": {variant: _row(a) for variant, a in rows}}
+            "rows": {variant: a.record() for variant, a in rows}}
         write_json(doc, args.json)
         print(f"stored as align entry {name!r} of {args.json}")
 
