@@ -28,9 +28,10 @@ scratch falls short on the way there; if it falls towards DiffPC's own accuracy 
 
 The optimiser starts afresh (AdamW, zero moments) with the learning rate held constant
 (``--lr-schedule cosine`` anneals it to zero instead). Augmentation and batch order are
-drawn from the run's seed, as in the run's first epochs.
+drawn from the run's seed, as in the run's first epochs. ``--max-gain`` replaces the run's
+bound while training on (0: none), to tell the bound's first step from the updates.
 
-Command (about 12 minutes for DiffPC-L on one core with the default 3 epochs)::
+Command (each DiffPC epoch costs what an epoch of the run cost, plus a test evaluation)::
 
     PYTHONPATH=. python benchmarks/diffpc_from_twin.py RUN --data-dir DATA --out FILE.json
 """
