@@ -39,7 +39,6 @@ Command (each DiffPC epoch costs what an epoch of the run cost, plus a test eval
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 from pathlib import Path
@@ -52,7 +51,15 @@ from lava_diffpc.bench import code_commit
 from lava_diffpc.commands.common import TRAIN_FIELDS
 from lava_diffpc.data import load_dataset
 from lava_diffpc.reference.stability import rebalance_into_bound
-from lava_diffpc.train import TrainConfig, Trainer, build_model, evaluate, read_checkpoint
+from lava_diffpc.runfolder import check_file
+from lava_diffpc.train import (
+    TrainConfig,
+    Trainer,
+    build_model,
+    evaluate,
+    read_checkpoint,
+    write_json,
+)
 
 STARTS = {  # name: (model trained, weights from, rebalanced into the gain bound)
     "diffpc-from-bp": ("diffpc", "bp", False),
@@ -123,8 +130,12 @@ def main() -> None:
     if missing:
         sys.exit(f"error: {args.run} lacks {', '.join(missing)}; pass the folder of a "
                  "finished train --models diffpc,bp run")
-    if args.epochs < 0 or not args.lr > 0:
-        sys.exit("error: --epochs must be >= 0 and --lr > 0")
+    if args.epochs < 0 or not args.lr > 0 or args.threads < 1:
+        sys.exit("error: --epochs must be >= 0, --lr > 0 and --threads >= 1")
+    try:  # before hours of training, not after
+        check_file(args.out, option="--out")
+    except ValueError as exc:
+        sys.exit(f"error: {exc}")
     torch.set_num_threads(args.threads)
     run_opts = read_checkpoint(args.run / needed[0])["model_opts"]
     opts = dict(run_opts)
@@ -144,7 +155,7 @@ def main() -> None:
            "epochs": args.epochs, "lr": args.lr,
            "lr_schedule": args.lr_schedule, "commit": code_commit(), "starts": results}
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(doc, indent=2) + "\n")
+    write_json(doc, args.out)  # atomic: a failed write leaves no half file
     print(f"written: {args.out}")
 
 
